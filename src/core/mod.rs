@@ -1,0 +1,11 @@
+//! The sans-IO KRPC core: bencode tokenizer, datagram classification, transaction table,
+//! timeouts and the inbox handed to JS. No sockets, no JS, no clock: callers pass bytes and time.
+
+pub mod batch;
+pub mod bencode;
+pub mod classify;
+pub mod engine;
+pub mod keys;
+pub mod stats;
+pub mod tape;
+pub mod transactions;
