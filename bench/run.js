@@ -1,0 +1,301 @@
+#!/usr/bin/env node
+'use strict'
+// Benchmark orchestrator: `npm run bench` (full, ~7 min on 2 vCPU) or `npm run bench -- --quick` (~1.5 min).
+// Every measurement runs as a fresh child process (no shared heap/JIT state); for each configuration
+// the implementations alternate ours, ref, floor, ours, ref, floor, ... and the table shows medians.
+//
+// Options:
+//   --quick            1 run per cell, short windows
+//   --runs N           runs per cell (default 3; quick 1)
+//   --duration MS      measured window of the round-trip scenarios (default 1500; quick 600)
+//   --warmup MS        unmeasured warm-up before it (default 400; quick 200)
+//   --only REGEX       only configurations whose label matches, e.g. 'ping', '2p', 'storm|flood'
+//   --impls LIST       subset of ours,ref,floor (default all)
+//   --json FILE        also write the raw runs and medians there (default bench/results/latest.json)
+const { spawn, spawnSync } = require('child_process')
+const fs = require('fs')
+const os = require('os')
+const path = require('path')
+const parseArgs = require('./lib/args')
+const { median, max } = require('./lib/stats')
+const { fmt, render } = require('./lib/table')
+const { ROOT, refVersion } = require('./lib/impls')
+
+const argv = process.argv.slice(2)
+const quick = argv.includes('--quick')
+const opts = parseArgs(argv, {
+  quick: false,
+  runs: quick ? 1 : 3,
+  duration: quick ? 600 : 1500,
+  warmup: quick ? 200 : 400,
+  floodDuration: quick ? 1500 : 3000,
+  floodBaseline: quick ? 500 : 1000,
+  stormCount: 50000,
+  only: '',
+  impls: 'ours,ref,floor',
+  json: path.join(__dirname, 'results', 'latest.json')
+})
+const IMPLS = String(opts.impls).split(',')
+const only = opts.only ? new RegExp(opts.only) : null
+const SCEN = path.join(__dirname, 'scenarios')
+
+// ---------------------------------------------------------------- child management
+const children = new Set()
+function killChildren () {
+  for (const c of children) { try { process.kill(-c.pid, 'SIGKILL') } catch (_) { try { c.kill('SIGKILL') } catch (_) {} } }
+  children.clear()
+}
+process.on('exit', killChildren)
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => { killChildren(); process.exit(130) })
+}
+
+function runChild (script, args, timeoutMs) {
+  return new Promise((resolve) => {
+    const t0 = Date.now()
+    // detached: own process group, so a kill also reaches the forked server grandchild.
+    const c = spawn(process.execPath, ['--expose-gc', path.join(SCEN, script), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'], detached: true
+    })
+    children.add(c)
+    let stdout = ''
+    let stderr = ''
+    c.stdout.on('data', (d) => { stdout += d })
+    c.stderr.on('data', (d) => { if (stderr.length < 20000) stderr += d })
+    const timer = setTimeout(() => {
+      try { process.kill(-c.pid, 'SIGKILL') } catch (_) {}
+    }, timeoutMs)
+    c.on('close', (code, sig) => {
+      clearTimeout(timer)
+      children.delete(c)
+      try { process.kill(-c.pid, 'SIGKILL') } catch (_) {} // any straggler in its group
+      const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop()
+      let res = null
+      try { res = line && JSON.parse(line) } catch (_) {}
+      if (!res) {
+        const why = sig ? `killed by ${sig}${Date.now() - t0 >= timeoutMs ? ' (timeout)' : ''}` : `exit ${code}`
+        res = { ok: false, error: `${why}: ${(stderr.trim().split('\n').filter(Boolean).pop() || 'no output').slice(0, 200)}` }
+      }
+      res.child_wall_ms = Date.now() - t0
+      resolve(res)
+    })
+  })
+}
+
+// ---------------------------------------------------------------- machine and load
+function machine () {
+  const cpus = os.cpus()
+  let kernel = os.release()
+  return {
+    cpu: `${cpus.length} x ${cpus[0] && cpus[0].model}`,
+    mem_gb: +(os.totalmem() / 2 ** 30).toFixed(1),
+    os: `${os.type()} ${kernel}`,
+    node: process.version,
+    ref: 'k-rpc-socket@' + refVersion(),
+    ours: require(path.join(ROOT, 'package.json')).version
+  }
+}
+
+function loadavg () {
+  return os.loadavg().map((x) => x.toFixed(2)).join(' ')
+}
+
+function checkOurs () {
+  const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(ROOT)})`], { encoding: 'utf8', timeout: 20000 })
+  if (r.status === 0 && !r.signal) return null
+  const msg = (r.stderr || '').split('\n').find((l) => /Error/.test(l)) || r.signal || 'exit ' + r.status
+  return msg.trim().slice(0, 160)
+}
+
+// ---------------------------------------------------------------- plan
+const rttConfigs = []
+for (const workload of ['ping', 'find_node', 'get_peers']) {
+  for (const topo of ['1p', '2p']) {
+    for (const inflight of [1, 16, 256]) {
+      rttConfigs.push({ label: `rtt ${workload} ${inflight} ${topo}`, workload, inflight, topo })
+    }
+  }
+}
+const selected = rttConfigs.filter((c) => !only || only.test(c.label))
+const doStorm = !only || only.test('timeout_storm')
+const doFlood = !only || only.test('garbage_flood')
+
+async function main () {
+  const startedAt = new Date()
+  const m = machine()
+  const load0 = loadavg()
+  const oursError = IMPLS.includes('ours') ? checkOurs() : 'not selected'
+  const command = 'npm run bench' + (argv.length ? ' -- ' + argv.join(' ') : '')
+  console.log(`# krpc-socket benchmark  ${startedAt.toISOString()}`)
+  console.log(`command: ${command}`)
+  console.log(`machine: ${m.cpu}, ${m.mem_gb} GB, ${m.os}, Node ${m.node}`)
+  console.log(`ours: @dwdht/krpc-socket ${m.ours}${oursError ? '  -> n/a (load error): ' + oursError : ''}; ref: ${m.ref}`)
+  console.log(`runs per cell: ${opts.runs}; rtt window ${opts.warmup} ms warm-up + ${opts.duration} ms; loadavg at start: ${load0}`)
+  console.log('')
+
+  const rttImpls = IMPLS.filter((i) => !(i === 'ours' && oursError))
+  const rpcImpls = rttImpls.filter((i) => i !== 'floor')
+  const total = selected.length * opts.runs * rttImpls.length + (doStorm ? opts.runs * rpcImpls.length : 0) + (doFlood ? opts.runs * rpcImpls.length : 0)
+  let n = 0
+  const t0 = Date.now()
+  const progress = (label, res) => {
+    n++
+    const el = (Date.now() - t0) / 1000
+    const eta = n ? el / n * (total - n) : 0
+    const brief = !res.ok ? 'FAILED ' + res.error
+      : res.scenario === 'rtt' ? `${Math.round(res.qps)} q/s p50 ${fmt(res.p50_us)} us cpu ${fmt(res.cpu_ms_per_1k)} ms/1k other ${fmt(res.other_cpu_pct)}%`
+        : res.scenario === 'timeout_storm' ? `send ${fmt(res.send_cpu_ms)} ms expire ${fmt(res.expire_cpu_ms)} ms rss ${fmt(res.rss_bytes_per_pending)} B/q`
+          : `srv ${fmt(res.srv_cpu_us_per_dgram)} us/dgram warnings ${res.srv_warnings} pings ${res.pings_answered}/${res.pings_sent}`
+    process.stderr.write(`[${n}/${total} ${el.toFixed(0)}s eta ${eta.toFixed(0)}s] ${label}: ${brief}\n`)
+  }
+
+  const raw = { rtt: {}, storm: {}, flood: {} }
+  for (const c of selected) {
+    raw.rtt[c.label] = {}
+    for (let r = 0; r < opts.runs; r++) {
+      for (const impl of rttImpls) {
+        const args = ['--impl', impl, '--workload', c.workload, '--inflight', String(c.inflight), '--topo', c.topo,
+          '--warmup', String(opts.warmup), '--duration', String(opts.duration)]
+        const res = await runChild('rtt.js', args, opts.warmup + opts.duration + 20000)
+        ;(raw.rtt[c.label][impl] = raw.rtt[c.label][impl] || []).push(res)
+        progress(`${c.label} ${impl} #${r + 1}`, res)
+      }
+    }
+  }
+  if (doStorm) {
+    for (let r = 0; r < opts.runs; r++) {
+      for (const impl of rpcImpls) {
+        const res = await runChild('timeout-storm.js', ['--impl', impl, '--count', String(opts.stormCount), '--timeout', '500'], 90000)
+        ;(raw.storm[impl] = raw.storm[impl] || []).push(res)
+        progress(`timeout_storm ${impl} #${r + 1}`, res)
+      }
+    }
+  }
+  if (doFlood) {
+    for (let r = 0; r < opts.runs; r++) {
+      for (const impl of rpcImpls) {
+        const res = await runChild('garbage-flood.js', ['--impl', impl, '--duration', String(opts.floodDuration), '--baseline', String(opts.floodBaseline)], 60000)
+        ;(raw.flood[impl] = raw.flood[impl] || []).push(res)
+        progress(`garbage_flood ${impl} #${r + 1}`, res)
+      }
+    }
+  }
+
+  const load1 = loadavg()
+  const report = []
+  const na = (impl) => impl === 'ours' && oursError ? 'n/a (load error)' : null
+  // Median of a field over the successful runs; a cell with no successful run shows why.
+  const med = (runs, key) => median((runs || []).filter((x) => x.ok).map((x) => x[key]))
+  const failed = (runs) => {
+    if (!runs || !runs.length) return null
+    if (runs.some((x) => x.ok)) return null
+    return 'n/a (failed: ' + String(runs[0].error).slice(0, 60) + ')'
+  }
+  const ratio = (a, b) => (a === null || b === null || !b) ? null : a / b
+
+  // ---- round trips
+  if (selected.length) {
+    const cols = [['q/s', 'qps'], ['p50 us', 'p50_us'], ['p99 us', 'p99_us'], ['p999 us', 'p999_us'],
+      ['CPU ms/1k q', 'cpu_ms_per_1k'], ['main ms/1k q', 'main_ms_per_1k'], ['srv CPU ms/1k q', 'srv_cpu_ms_per_1k'],
+      ['peak RSS MB', 'rss_mb']]
+    const headers = ['scenario', 'in flight', 'topology', 'impl', ...cols.map((c) => c[0]), 'other CPU % (max)', 'errors']
+    const rows = []
+    for (const c of selected) {
+      const per = raw.rtt[c.label]
+      const lead = [c.workload, String(c.inflight), c.topo === '1p' ? '1 process' : '2 processes']
+      const vals = {}
+      for (const impl of ['ours', 'ref', 'floor']) {
+        if (!IMPLS.includes(impl)) continue
+        const why = na(impl) || failed(per[impl])
+        if (why) {
+          rows.push([...lead, impl, why, ...cols.slice(1).map(() => '-'), '-', '-'])
+          continue
+        }
+        vals[impl] = cols.map(([, k]) => med(per[impl], k))
+        const okRuns = per[impl].filter((x) => x.ok)
+        const errs = okRuns.reduce((a, x) => a + (x.errors || 0) + (x.lost || 0), 0) + (per[impl].length - okRuns.length)
+        rows.push([...lead, impl, ...vals[impl].map((v) => fmt(v)), fmt(max(per[impl].map((x) => x.other_cpu_pct)), 0), String(errs)])
+        if (impl === 'ref' && IMPLS.includes('ours')) {
+          const o = vals.ours
+          rows.push([...lead, 'ours/ref', ...cols.map((_, i) => o ? fmt(ratio(o[i], vals.ref[i]), 2) : 'n/a'), '', ''])
+        }
+      }
+    }
+    report.push('## Round trips (medians of ' + opts.runs + ' runs)\n')
+    report.push(render(headers, rows, ['l', 'r', 'l', 'l']))
+    report.push('')
+    report.push('CPU and main-thread CPU are per 1000 completed queries, client + server (both processes in the 2-process rows);')
+    report.push('"srv CPU" is the server process alone (2-process rows). "other CPU %" is the busy time of the rest of the machine')
+    report.push('during the window (as % of all CPUs), the highest over the runs: a large value marks a noisy cell.')
+    report.push('ours/ref < 1 is better for latency and CPU, > 1 is better for q/s. "errors" = timeouts + lost datagrams + failed runs.')
+    report.push('')
+  }
+
+  // ---- timeout storm
+  if (doStorm) {
+    const cols = [['send CPU ms', 'send_cpu_ms'], ['send us/q', 'send_cpu_us_per_query'], ['send wall ms', 'send_wall_ms'],
+      ['expire CPU ms', 'expire_cpu_ms'], ['expire us/q', 'expire_cpu_us_per_query'],
+      ['heap B/pending', 'heap_bytes_per_pending'], ['external B/pending', 'external_bytes_per_pending'],
+      ['RSS B/pending', 'rss_bytes_per_pending'], ['timed out after ms (min/p50/max)', null], ['peak RSS MB', 'rss_mb']]
+    const headers = ['impl', ...cols.map((c) => c[0]), 'callbacks fired', 'inflight after', 'ok runs']
+    const rows = []
+    const vals = {}
+    for (const impl of rpcImpls.concat(IMPLS.includes('ours') && oursError ? ['ours'] : [])) {
+      const runs = raw.storm[impl]
+      const why = na(impl) || failed(runs)
+      if (why) { rows.push([impl, why, ...cols.slice(1).map(() => '-'), '-', '-', '-']); continue }
+      vals[impl] = cols.map(([, k]) => k ? med(runs, k) : null)
+      const age = ['timeout_age_min_ms', 'timeout_age_p50_ms', 'timeout_age_max_ms'].map((k) => fmt(med(runs, k), 0)).join('/')
+      const okRuns = runs.filter((x) => x.ok).length
+      const last = runs[runs.length - 1]
+      rows.push([impl, ...vals[impl].map((v, i) => cols[i][1] ? fmt(v) : age),
+        `${last.callbacks_fired}/${last.count}`, String(last.inflight_after), `${okRuns}/${runs.length}`])
+    }
+    if (vals.ours && vals.ref) rows.push(['ours/ref', ...cols.map((c, i) => c[1] ? fmt(ratio(vals.ours[i], vals.ref[i]), 2) : ''), '', '', ''])
+    report.push(`## Timeout storm: ${opts.stormCount} queries to a port that never answers, timeout 500 ms (medians)\n`)
+    report.push(render(headers, rows, ['l']))
+    report.push('')
+    report.push('send = the synchronous query() loop plus the deferred dgram sends; expire = from then until the last callback.')
+    report.push('B/pending = (after - before) / count with all queries pending, each measured after a forced GC.')
+    report.push('')
+  }
+
+  // ---- garbage flood
+  if (doFlood) {
+    const cols = [['flood dgram/s', 'flood_rate'], ['srv CPU us/dgram', 'srv_cpu_us_per_dgram'], ['srv main us/dgram', 'srv_main_us_per_dgram'],
+      ['srv CPU %', 'srv_cpu_pct'], ['warnings', 'srv_warnings'], ['% of expected warnings', 'warnings_pct'], ['pings answered', 'pings_answered'], ['pings sent', 'pings_sent'],
+      ['ping p50 us', 'ping_p50_us'], ['ping p99 us', 'ping_p99_us'],
+      ['no-flood ping p50 us', 'base_ping_p50_us'], ['no-flood ping p99 us', 'base_ping_p99_us'], ['no-flood srv CPU us/ping', 'base_srv_cpu_us_per_dgram'],
+      ['srv peak RSS MB', 'srv_rss_mb']]
+    const headers = ['impl', ...cols.map((c) => c[0]), 'other CPU % (max)']
+    const rows = []
+    const vals = {}
+    for (const impl of rpcImpls.concat(IMPLS.includes('ours') && oursError ? ['ours'] : [])) {
+      const runs = raw.flood[impl]
+      const why = na(impl) || failed(runs)
+      if (why) { rows.push([impl, why, ...cols.slice(1).map(() => '-'), '-']); continue }
+      vals[impl] = cols.map(([, k]) => med(runs, k))
+      rows.push([impl, ...vals[impl].map((v) => fmt(v)), fmt(max(runs.map((x) => x.other_cpu_pct)), 0)])
+    }
+    if (vals.ours && vals.ref) rows.push(['ours/ref', ...cols.map((_, i) => fmt(ratio(vals.ours[i], vals.ref[i]), 2)), ''])
+    const g = (raw.flood.ref || raw.flood.ours || [{}])[0].pool_kinds
+    report.push(`## Garbage flood: ${(opts.floodDuration / 1000)} s of malformed datagrams at the server (child process) + 500 pings/s (medians)\n`)
+    report.push(render(headers, rows, ['l']))
+    report.push('')
+    if (g) report.push('Garbage pool (4096 datagrams, cycled): ' + Object.entries(g).map(([k, v]) => `${k} ${v}`).join(', ') + '. No negative lengths.')
+    report.push('srv CPU us/dgram = server process CPU / (garbage + pings) during the flood (+0.4 s to drain the backlog).')
+    report.push('Expected warnings = what k-rpc-socket emits for the datagrams sent (replies without a Buffer `t` are silent);')
+    report.push('below 100 % means datagrams were dropped (socket buffer full) or the implementation warns differently.')
+    report.push('')
+  }
+  report.push(`loadavg (1/5/15 min) at start: ${load0}; at end: ${load1}. Wall time: ${((Date.now() - t0) / 1000).toFixed(0)} s.`)
+  console.log(report.join('\n'))
+
+  if (opts.json) {
+    fs.mkdirSync(path.dirname(opts.json), { recursive: true })
+    fs.writeFileSync(opts.json, JSON.stringify({ startedAt, command, machine: m, oursError, load0, load1, opts, raw }, null, 1))
+    console.log(`raw results: ${path.relative(process.cwd(), opts.json)}`)
+  }
+}
+
+main().catch((err) => { console.error(err); killChildren(); process.exit(1) })
