@@ -1,1 +1,367 @@
-//! napi binding (in progress)
+//! The napi-rs layer: a thin `Engine` class over [`crate::core::engine::Engine`] and, once
+//! bound, a [`crate::driver::BoundSocket`].
+//!
+//! Everything that crosses into JS is numbers, one Buffer per drained batch and the tape written
+//! into a JS-owned Int32Array (see docs/ARCHITECTURE.md). Errors of the operating system come
+//! back as errno values so the JS side can build exactly the errors dgram would have thrown.
+//! Entry points that touch remote data are `catch_unwind`: no panic may cross into Node.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use napi::bindgen_prelude::{BufferSlice, Function, Int32Array, Int32ArraySlice};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Env, Status};
+use napi_derive::napi;
+
+use crate::core::engine::{Engine as CoreEngine, Source};
+use crate::core::keys::INTERNED_KEYS;
+use crate::driver::{BoundSocket, Shared, Wake};
+
+/// `send()` result when the address is not an IP literal: JS resolves it and calls again.
+const SEND_NOT_AN_IP: i32 = -1_000_000;
+const EINVAL: i32 = 22;
+const EBADF: i32 = 9;
+
+type WakeFn = ThreadsafeFunction<(), (), (), Status, false, true>;
+
+/// The interned dictionary keys, in id order (id = index + 1).
+#[napi]
+pub fn interned_keys() -> Vec<&'static str> {
+    INTERNED_KEYS.to_vec()
+}
+
+/// Counters of one socket (numbers are exact below 2^53).
+#[napi(object)]
+pub struct EngineStats {
+    pub datagrams_in: f64,
+    pub bytes_in: f64,
+    pub datagrams_out: f64,
+    pub bytes_out: f64,
+    pub malformed: f64,
+    pub unexpected_tid: f64,
+    pub wrong_source: f64,
+    pub bad_tid: f64,
+    pub timeouts: f64,
+    pub dropped_inbox: f64,
+    pub dropped_port_zero: f64,
+    pub send_errors: f64,
+    pub queries_in_flight: f64,
+}
+
+/// The address a socket is bound to.
+#[napi(object)]
+pub struct LocalAddress {
+    pub address: String,
+    pub port: u32,
+    pub ipv6: bool,
+}
+
+/// One KRPC socket's engine: transaction table, inbox and (once bound) a native UDP socket.
+#[napi]
+pub struct Engine {
+    shared: Arc<Shared>,
+    socket: Option<BoundSocket>,
+    wake: Option<Arc<WakeFn>>,
+    ipv6: bool,
+    epoch: Instant,
+}
+
+#[napi]
+impl Engine {
+    /// `tick_ms` is k-rpc-socket's tick period; queries time out after four ticks.
+    #[napi(constructor)]
+    pub fn new(ipv6: bool, tick_ms: f64) -> Self {
+        let tick = if tick_ms.is_finite() && tick_ms >= 1.0 {
+            tick_ms as u64
+        } else {
+            1
+        };
+        Self {
+            shared: Shared::new(CoreEngine::new(tick)),
+            socket: None,
+            wake: None,
+            ipv6,
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Registers a query: returns `slot * 65536 + tid`, or -1 when every tid is in flight.
+    #[napi(catch_unwind)]
+    pub fn register(&self, last_tid: u32, host: String, gen: u32) -> f64 {
+        let now = self.now_ms();
+        match self
+            .shared
+            .engine()
+            .register(now, last_tid as u16, host.as_bytes(), gen)
+        {
+            Ok((slot, tid)) => f64::from(slot) * 65536.0 + f64::from(tid),
+            Err(_) => -1.0,
+        }
+    }
+
+    /// Frees a slot.
+    #[napi]
+    pub fn release(&self, slot: u32) {
+        self.shared.engine().release(slot);
+    }
+
+    /// The slot holding `tid`, or -1.
+    #[napi]
+    pub fn lookup(&self, tid: u32) -> i32 {
+        if tid > u32::from(u16::MAX) {
+            return -1;
+        }
+        self.shared
+            .engine()
+            .lookup(tid as u16)
+            .map_or(-1, |slot| slot as i32)
+    }
+
+    /// `(slot, gen)` pairs of queries whose time is up, or null (the common case).
+    #[napi]
+    pub fn expire(&self) -> Option<Int32Array> {
+        let now = self.now_ms();
+        let mut engine = self.shared.engine();
+        let expired = engine.expire(now);
+        if expired.is_empty() {
+            return None;
+        }
+        let words: Vec<i32> = expired
+            .iter()
+            .flat_map(|&(slot, gen)| [slot as i32, gen as i32])
+            .collect();
+        Some(Int32Array::new(words))
+    }
+
+    /// Feeds a datagram received by a JS socket (the `opts.socket` path).
+    #[napi(catch_unwind)]
+    pub fn ingest(&self, datagram: &[u8], address: String, port: u32, ipv6: bool) {
+        let source = Source {
+            address: address.as_bytes(),
+            ipv6,
+            port: u16::try_from(port).unwrap_or(0),
+        };
+        self.shared.engine().ingest(datagram, source);
+    }
+
+    /// Moves the inbox to JS: the tape into `tape` (word 0 = words used; `-needed` when `tape`
+    /// is too small), the bytes as a new Buffer. Null when there is nothing.
+    #[napi(catch_unwind)]
+    pub fn drain<'env>(
+        &self,
+        env: &'env Env,
+        mut tape: Int32ArraySlice<'_>,
+    ) -> napi::Result<Option<BufferSlice<'env>>> {
+        // SAFETY: the slice is only used during this call, on the JS thread, and JS does not
+        // touch the array while the call runs.
+        let tape = unsafe { tape.as_mut() };
+        self.shared.rearm();
+        let mut engine = self.shared.engine();
+        if engine.inbox_is_empty() {
+            if let Some(first) = tape.first_mut() {
+                *first = 0;
+            }
+            return Ok(None);
+        }
+        match engine
+            .inbox()
+            .drain(tape, |bytes| BufferSlice::copy_from(env, bytes))
+        {
+            Ok(buffer) => buffer.map(Some),
+            Err(needed) => {
+                if let Some(first) = tape.first_mut() {
+                    *first = -(needed as i32);
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Binds a native socket; returns 0 or an errno. `address` is an IP literal (JS resolves
+    /// names first, as dgram does). `wake` is called (weakly: it never keeps Node alive) when
+    /// datagrams wait in the inbox.
+    #[napi]
+    pub fn bind(
+        &mut self,
+        env: Env,
+        port: u32,
+        address: String,
+        wake: Function<(), ()>,
+    ) -> napi::Result<i32> {
+        if self.socket.is_some() {
+            return Ok(EINVAL);
+        }
+        let ip: IpAddr = match address.parse() {
+            Ok(ip) => ip,
+            Err(_) => return Ok(EINVAL),
+        };
+        if ip.is_ipv6() != self.ipv6 {
+            return Ok(EINVAL);
+        }
+        let wake_fn: Arc<WakeFn> = Arc::new(
+            wake.build_threadsafe_function::<()>()
+                .callee_handled::<false>()
+                .weak::<true>()
+                .build()?,
+        );
+        let caller = Arc::clone(&wake_fn);
+        let wake_cb: Wake = Arc::new(move || {
+            caller.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        });
+        let addr = SocketAddr::new(ip, u16::try_from(port).unwrap_or(0));
+        match BoundSocket::bind(addr, Arc::clone(&self.shared), wake_cb) {
+            Ok(socket) => {
+                self.socket = Some(socket);
+                self.wake = Some(wake_fn);
+                let _ = env;
+                Ok(0)
+            }
+            Err(e) => Ok(e.raw_os_error().unwrap_or(EINVAL)),
+        }
+    }
+
+    /// The bound address, or null before bind.
+    #[napi]
+    pub fn local_address(&self) -> Option<LocalAddress> {
+        self.socket.as_ref().map(|s| {
+            let local = s.local_addr();
+            LocalAddress {
+                address: local.ip().to_string(),
+                port: u32::from(local.port()),
+                ipv6: local.is_ipv6(),
+            }
+        })
+    }
+
+    /// Sends `buffer[offset .. offset + length]`. Returns the bytes sent (or queued), `-errno`,
+    /// or `SEND_NOT_AN_IP` when `address` needs a DNS lookup first.
+    #[napi(catch_unwind)]
+    pub fn send(&self, buffer: &[u8], offset: u32, length: u32, port: u32, address: String) -> i32 {
+        let Some(socket) = self.socket.as_ref() else {
+            return -EBADF;
+        };
+        let (offset, length) = (offset as usize, length as usize);
+        let Some(data) = buffer.get(offset..offset.saturating_add(length)) else {
+            return -EINVAL;
+        };
+        let ip: IpAddr = match address.parse() {
+            Ok(ip) => ip,
+            Err(_) => return SEND_NOT_AN_IP,
+        };
+        // dgram parses the address in the socket's own family, so a mismatch is EINVAL.
+        if ip.is_ipv6() != self.ipv6 {
+            return -EINVAL;
+        }
+        let to = SocketAddr::new(ip, u16::try_from(port).unwrap_or(0));
+        let result = socket.send(data, to);
+        let mut engine = self.shared.engine();
+        match result {
+            Ok(sent) => {
+                engine.count_sent(sent);
+                sent as i32
+            }
+            Err(e) => {
+                engine.count_send_error();
+                -e.raw_os_error().unwrap_or(EINVAL)
+            }
+        }
+    }
+
+    /// Closes the native socket (if any) and lets go of the wake function.
+    #[napi]
+    pub fn close(&mut self) {
+        if let Some(socket) = self.socket.take() {
+            socket.close();
+        }
+        self.wake = None;
+    }
+
+    /// Lets the wake function keep the event loop alive (dgram's `ref()`).
+    #[napi(js_name = "ref")]
+    pub fn ref_loop(&self, env: Env) {
+        if let Some(wake) = &self.wake {
+            // SAFETY: called on the JS thread that owns the function, as napi requires.
+            unsafe { napi::sys::napi_ref_threadsafe_function(env.raw(), wake.raw()) };
+        }
+    }
+
+    /// Undoes [`Engine::ref_loop`].
+    #[napi(js_name = "unref")]
+    pub fn unref_loop(&self, env: Env) {
+        if let Some(wake) = &self.wake {
+            // SAFETY: as above.
+            unsafe { napi::sys::napi_unref_threadsafe_function(env.raw(), wake.raw()) };
+        }
+    }
+
+    /// SO_RCVBUF as the kernel reports it, or -errno.
+    #[napi]
+    pub fn get_recv_buffer_size(&self) -> i64 {
+        self.buffer_size(|s| s.recv_buffer_size())
+    }
+
+    /// SO_SNDBUF as the kernel reports it, or -errno.
+    #[napi]
+    pub fn get_send_buffer_size(&self) -> i64 {
+        self.buffer_size(|s| s.send_buffer_size())
+    }
+
+    /// Sets SO_RCVBUF; 0 or an errno.
+    #[napi]
+    pub fn set_recv_buffer_size(&self, size: u32) -> i32 {
+        self.set_buffer_size(|s| s.set_recv_buffer_size(size as usize))
+    }
+
+    /// Sets SO_SNDBUF; 0 or an errno.
+    #[napi]
+    pub fn set_send_buffer_size(&self, size: u32) -> i32 {
+        self.set_buffer_size(|s| s.set_send_buffer_size(size as usize))
+    }
+
+    fn buffer_size(&self, get: impl Fn(&socket2::SockRef<'_>) -> std::io::Result<usize>) -> i64 {
+        match &self.socket {
+            None => -i64::from(EBADF),
+            Some(s) => match get(&s.sock_ref()) {
+                Ok(n) => n as i64,
+                Err(e) => -i64::from(e.raw_os_error().unwrap_or(EINVAL)),
+            },
+        }
+    }
+
+    fn set_buffer_size(&self, set: impl Fn(&socket2::SockRef<'_>) -> std::io::Result<()>) -> i32 {
+        match &self.socket {
+            None => EBADF,
+            Some(s) => match set(&s.sock_ref()) {
+                Ok(()) => 0,
+                Err(e) => e.raw_os_error().unwrap_or(EINVAL),
+            },
+        }
+    }
+
+    /// A snapshot of the counters.
+    #[napi]
+    pub fn stats(&self) -> EngineStats {
+        let s = self.shared.engine().stats();
+        EngineStats {
+            datagrams_in: s.datagrams_in as f64,
+            bytes_in: s.bytes_in as f64,
+            datagrams_out: s.datagrams_out as f64,
+            bytes_out: s.bytes_out as f64,
+            malformed: s.malformed as f64,
+            unexpected_tid: s.unexpected_tid as f64,
+            wrong_source: s.wrong_source as f64,
+            bad_tid: s.bad_tid as f64,
+            timeouts: s.timeouts as f64,
+            dropped_inbox: s.dropped_inbox as f64,
+            dropped_port_zero: s.dropped_port_zero as f64,
+            send_errors: s.send_errors as f64,
+            queries_in_flight: s.queries_in_flight as f64,
+        }
+    }
+}

@@ -1,1 +1,332 @@
-//! (in progress)
+//! The KRPC engine of one socket: what to do with each datagram (SPEC §7), which queries are in
+//! flight and when they time out. Sans-IO: the driver (Tokio) or JS (for a user-supplied socket)
+//! passes datagrams and the current time in; records come out through the inbox.
+
+use super::batch::Inbox;
+use super::bencode::{self, DecodeError};
+use super::classify::{classify, Class};
+use super::stats::Stats;
+use super::tape::{
+    K_DECODE_ERROR, K_ERROR_REPLY, K_OUT_OF_ORDER, K_QUERY, K_RESPONSE, K_SHORT_TID,
+    K_UNEXPECTED_TID, K_UNKNOWN_TYPE, T_BYTES,
+};
+use super::transactions::{RegisterError, Transactions};
+
+/// Where a datagram came from, as the reference's `rinfo` shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// Address text exactly as `rinfo.address` (e.g. `127.0.0.1`, `::ffff:10.0.0.1`).
+    pub address: &'a [u8],
+    /// `rinfo.family === 'IPv6'`.
+    pub ipv6: bool,
+    /// `rinfo.port`.
+    pub port: u16,
+}
+
+/// What happened to an ingested datagram.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ingested {
+    /// A record is waiting for JS.
+    Queued,
+    /// Dropped without any record: port 0, a reply without a byte-string `t` (both silent in the
+    /// reference too), or the inbox is full.
+    Dropped,
+}
+
+/// One socket's protocol state.
+#[derive(Debug)]
+pub struct Engine {
+    table: Transactions,
+    inbox: Inbox,
+    stats: Stats,
+    /// How long a query lives: four ticks of `floor(timeout / 4)`, the reference's ttl of 4.
+    lifetime_ms: u64,
+    expired: Vec<(u32, u32)>,
+}
+
+impl Engine {
+    /// An engine whose queries time out `4 * tick_ms` after registration.
+    pub fn new(tick_ms: u64) -> Self {
+        Self {
+            table: Transactions::new(),
+            inbox: Inbox::default(),
+            stats: Stats::default(),
+            lifetime_ms: tick_ms.saturating_mul(4),
+            expired: Vec::new(),
+        }
+    }
+
+    /// Registers a query (see [`Transactions::register`]); returns `(slot, tid)`.
+    pub fn register(
+        &mut self,
+        now_ms: u64,
+        last_tid: u16,
+        host: &[u8],
+        gen: u32,
+    ) -> Result<(u32, u16), RegisterError> {
+        let deadline = now_ms.saturating_add(self.lifetime_ms);
+        self.table.register(last_tid, host, gen, deadline)
+    }
+
+    /// Frees a slot (reply handled, cancelled or timed out on the JS side).
+    pub fn release(&mut self, slot: u32) {
+        self.table.release(slot);
+    }
+
+    /// The slot holding `tid`, if it is in flight.
+    pub fn lookup(&self, tid: u16) -> Option<u32> {
+        self.table.lookup(tid).map(|(slot, _)| slot)
+    }
+
+    /// `(slot, gen)` of the queries whose time is up, in slot order. Each is reported once.
+    pub fn expire(&mut self, now_ms: u64) -> &[(u32, u32)] {
+        self.expired.clear();
+        self.table.expire(now_ms, &mut self.expired);
+        self.stats.timeouts += self.expired.len() as u64;
+        &self.expired
+    }
+
+    /// Counts a datagram handed to the kernel.
+    pub fn count_sent(&mut self, bytes: usize) {
+        self.stats.datagrams_out += 1;
+        self.stats.bytes_out += bytes as u64;
+    }
+
+    /// Counts a send the kernel refused.
+    pub fn count_send_error(&mut self) {
+        self.stats.send_errors += 1;
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            queries_in_flight: self.table.len() as u64,
+            ..self.stats
+        }
+    }
+
+    /// True when JS has nothing to drain.
+    pub fn inbox_is_empty(&self) -> bool {
+        self.inbox.is_empty()
+    }
+
+    /// The inbox, for draining.
+    pub fn inbox(&mut self) -> &mut Inbox {
+        &mut self.inbox
+    }
+
+    /// Decodes and classifies one datagram and queues the record JS needs for it (SPEC §7).
+    pub fn ingest(&mut self, datagram: &[u8], source: Source<'_>) -> Ingested {
+        self.stats.datagrams_in += 1;
+        self.stats.bytes_in += datagram.len() as u64;
+        if source.port == 0 {
+            self.stats.dropped_port_zero += 1;
+            return Ingested::Dropped;
+        }
+        if !self.inbox.has_room_for(datagram.len()) {
+            self.stats.dropped_inbox += 1;
+            return Ingested::Dropped;
+        }
+
+        let (record, address_start, address_len) = self.inbox.begin(source.address);
+        let base = record.bytes_base;
+        self.inbox.bytes.extend_from_slice(datagram);
+        let value_start = self.inbox.tape.len();
+
+        let (kind, slot, gen, tid) =
+            match bencode::tokenize(datagram, base as u32, &mut self.inbox.tape) {
+                Err(error) => {
+                    self.stats.malformed += 1;
+                    self.inbox.bytes.truncate(base);
+                    self.push_error_text(&error);
+                    (K_DECODE_ERROR, -1, 0, -1)
+                }
+                Ok(()) => {
+                    let tokens = &self.inbox.tape[value_start..];
+                    match classify(tokens, datagram, base as u32) {
+                        Class::Query => (K_QUERY, -1, 0, -1),
+                        Class::Other => (K_UNKNOWN_TYPE, -1, 0, -1),
+                        Class::ShortTid => {
+                            self.inbox.tape.truncate(value_start);
+                            self.inbox.bytes.truncate(base);
+                            (K_SHORT_TID, -1, 0, -1)
+                        }
+                        Class::BadTid => {
+                            self.stats.bad_tid += 1;
+                            self.inbox.abandon(record);
+                            return Ingested::Dropped;
+                        }
+                        Class::Reply { tid, error } => self.match_reply(tid, error, source),
+                    }
+                }
+            };
+
+        let value_words = self.inbox.tape.len() - value_start;
+        let header = &mut self.inbox.tape[record.header..value_start];
+        header.copy_from_slice(&[
+            kind,
+            slot,
+            gen,
+            tid,
+            address_start as i32,
+            address_len as i32 | if source.ipv6 { 1 << 16 } else { 0 },
+            i32::from(source.port),
+            datagram.len() as i32,
+            value_words as i32,
+        ]);
+        Ingested::Queued
+    }
+
+    /// SPEC §7 step 4.3-4.5: tid 0 or not in flight, wrong source, or a match.
+    fn match_reply(&mut self, tid: u16, error: bool, source: Source<'_>) -> (i32, i32, i32, i32) {
+        let found = if tid == 0 {
+            None
+        } else {
+            self.table.lookup(tid)
+        };
+        match found {
+            None => {
+                self.stats.unexpected_tid += 1;
+                (K_UNEXPECTED_TID, -1, 0, i32::from(tid))
+            }
+            Some((slot, pending)) => {
+                let kind = if *pending.host != *source.address {
+                    self.stats.wrong_source += 1;
+                    K_OUT_OF_ORDER
+                } else if error {
+                    K_ERROR_REPLY
+                } else {
+                    K_RESPONSE
+                };
+                (kind, slot as i32, pending.gen as i32, i32::from(tid))
+            }
+        }
+    }
+
+    fn push_error_text(&mut self, error: &DecodeError) {
+        let start = self.inbox.bytes.len();
+        // Writing into a Vec<u8> cannot fail.
+        let _ = std::io::Write::write_fmt(&mut self.inbox.bytes, format_args!("{error}"));
+        let len = self.inbox.bytes.len() - start;
+        self.inbox
+            .tape
+            .extend_from_slice(&[T_BYTES, start as i32, len as i32]);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::core::tape::HEADER_WORDS;
+
+    const LOCAL: Source<'static> = Source {
+        address: b"127.0.0.1",
+        ipv6: false,
+        port: 6881,
+    };
+
+    /// Drains the engine and returns (header, value words) per record plus the bytes.
+    fn drain(e: &mut Engine) -> (Vec<(Vec<i32>, Vec<i32>)>, Vec<u8>) {
+        let mut out = vec![0; 1 << 16];
+        let bytes = e.inbox().drain(&mut out, |b| b.to_vec()).unwrap();
+        let used = out[0] as usize;
+        let tape = &out[1..=used];
+        let mut records = Vec::new();
+        let mut p = 0;
+        while p < used {
+            let header = tape[p..p + HEADER_WORDS].to_vec();
+            let n = header[8] as usize;
+            records.push((
+                header,
+                tape[p + HEADER_WORDS..p + HEADER_WORDS + n].to_vec(),
+            ));
+            p += HEADER_WORDS + n;
+        }
+        (records, bytes)
+    }
+
+    #[test]
+    fn a_matching_reply_names_its_slot_and_generation() {
+        let mut e = Engine::new(500);
+        let (slot, tid) = e.register(0, 0, b"127.0.0.1", 77).unwrap();
+        assert_eq!((slot, tid), (0, 1));
+        e.ingest(b"d1:rd2:id1:xe1:t2:\x00\x011:y1:re", LOCAL);
+        let (records, bytes) = drain(&mut e);
+        let (h, _) = &records[0];
+        assert_eq!(&h[..4], &[K_RESPONSE, 0, 77, 1]);
+        let (start, len) = (h[4] as usize, (h[5] & 0xffff) as usize);
+        assert_eq!(&bytes[start..start + len], b"127.0.0.1");
+        assert_eq!((h[6], h[7]), (6881, 27));
+    }
+
+    #[test]
+    fn replies_are_classified_like_the_reference() {
+        let mut e = Engine::new(500);
+        e.register(0, 0, b"127.0.0.1", 1).unwrap();
+        let other = Source {
+            address: b"127.0.0.2",
+            ..LOCAL
+        };
+        e.ingest(b"d1:t2:\x00\x011:y1:ee", other);
+        e.ingest(b"d1:t2:\x09\x991:y1:re", LOCAL);
+        e.ingest(b"d1:t2:\x00\x001:y1:re", LOCAL);
+        e.ingest(b"d1:t1:x1:y1:re", LOCAL);
+        assert_eq!(e.ingest(b"d1:ti1e1:y1:re", LOCAL), Ingested::Dropped);
+        e.ingest(b"d1:t2:\x00\x011:y1:ee", LOCAL);
+        let kinds: Vec<_> = drain(&mut e).0.iter().map(|(h, _)| (h[0], h[3])).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (K_OUT_OF_ORDER, 1),
+                (K_UNEXPECTED_TID, 0x0999),
+                (K_UNEXPECTED_TID, 0),
+                (K_SHORT_TID, -1),
+                (K_ERROR_REPLY, 1)
+            ]
+        );
+        assert_eq!(e.stats().bad_tid, 1);
+    }
+
+    #[test]
+    fn malformed_input_becomes_a_decode_error_record_with_the_message() {
+        let mut e = Engine::new(500);
+        e.ingest(b"d-3:e", LOCAL);
+        e.ingest(b"", LOCAL);
+        let (records, bytes) = drain(&mut e);
+        let (h, v) = &records[0];
+        assert_eq!(h[0], K_DECODE_ERROR);
+        let text = &bytes[v[1] as usize..(v[1] + v[2]) as usize];
+        assert!(text.starts_with(b"Invalid data: negative string length"));
+        assert_eq!((records[1].0[0], records[1].0[8]), (K_UNKNOWN_TYPE, 0));
+        assert_eq!(e.stats().malformed, 1);
+    }
+
+    #[test]
+    fn port_zero_and_a_full_inbox_drop_silently_but_count() {
+        let mut e = Engine::new(500);
+        let zero = Source { port: 0, ..LOCAL };
+        assert_eq!(e.ingest(b"d1:y1:qe", zero), Ingested::Dropped);
+        // A valid 60 KB byte string: its bytes stay in the inbox, so the byte cap is reached.
+        let mut big = b"59994:".to_vec();
+        big.resize(60_000, b'x');
+        let mut queued = 0;
+        for _ in 0..1000 {
+            if e.ingest(&big, LOCAL) == Ingested::Queued {
+                queued += 1;
+            }
+        }
+        assert!(queued > 0 && queued < 1000);
+        assert_eq!(e.stats().dropped_inbox, 1000 - queued);
+        assert_eq!(e.stats().dropped_port_zero, 1);
+    }
+
+    #[test]
+    fn queries_expire_after_four_ticks() {
+        let mut e = Engine::new(25);
+        e.register(1000, 0, b"127.0.0.1", 5).unwrap();
+        assert!(e.expire(1099).is_empty());
+        assert_eq!(e.expire(1100), &[(0, 5)]);
+        assert_eq!(e.stats().timeouts, 1);
+    }
+}

@@ -1,1 +1,10 @@
-//! Tokio driver (in progress)
+//! The Tokio side: one runtime thread for the whole process, one receive task per bound socket.
+//!
+//! The driver owns I/O only. Protocol decisions belong to [`crate::core::engine::Engine`], which
+//! the driver feeds under a mutex shared with the JS thread; waking JS is a callback the binding
+//! supplies, so nothing here knows about napi.
+
+mod runtime;
+mod udp;
+
+pub use udp::{BoundSocket, Shared, Wake};
