@@ -1,0 +1,447 @@
+'use strict'
+// k-rpc-socket's API on a native engine. This file mirrors the reference method by method: the
+// same constructor steps, the same prototype methods calling each other through `this`, the same
+// events raised through `this.emit`, in the same order. What moved to Rust is the work: decoding,
+// transaction lookup, timeout bookkeeping and the socket itself (see docs/ARCHITECTURE.md).
+// Differences from the reference are deliberate and listed in README.md; each is marked below.
+
+const { isIP } = require('net')
+const dns = require('dns')
+const util = require('util')
+const events = require('events')
+const native = require('./lib/native')
+const NativeSocket = require('./lib/native-socket')
+const { Encoder } = require('./lib/encode')
+const { buildValue, typeString } = require('./lib/tape')
+
+const ETIMEDOUT = new Error('Query timed out')
+ETIMEDOUT.code = 'ETIMEDOUT'
+
+const EUNEXPECTEDNODE = new Error('Unexpected node id')
+EUNEXPECTEDNODE.code = 'EUNEXPECTEDNODE'
+
+const KEYS = [undefined].concat(native.internedKeys())
+
+// Record kinds of the tape (docs/ARCHITECTURE.md).
+const K_QUERY = 1
+const K_RESPONSE = 2
+const K_ERROR_REPLY = 3
+const K_UNEXPECTED_TID = 4
+const K_OUT_OF_ORDER = 5
+const K_SHORT_TID = 6
+const K_UNKNOWN_TYPE = 7
+const K_DECODE_ERROR = 8
+const HEADER_WORDS = 9
+const IPV6_FLAG = 1 << 16
+
+const kState = Symbol('krpc.state')
+
+module.exports = RPC
+
+function RPC (opts) {
+  if (!(this instanceof RPC)) return new RPC(opts)
+  if (!opts) opts = {}
+
+  const self = this
+
+  this.timeout = opts.timeout || 2000
+  this.inflight = 0
+  this.destroyed = false
+  this.isIP = opts.isIP || isIP
+
+  const period = tickPeriod(this.timeout)
+  const engine = new native.Engine(false, period)
+  const state = {
+    engine,
+    native: !opts.socket,
+    tape: new Int32Array(4096),
+    encoder: new Encoder(),
+    // Generation of the request in each slot: records about a slot refer to one registration.
+    gens: [],
+    nextGen: 0,
+    rinfo: null,
+    onwake: () => drain(self, state, null)
+  }
+  Object.defineProperty(this, kState, { value: state })
+
+  this.socket = opts.socket || new NativeSocket('udp4', engine, state.onwake)
+  this.socket.on('message', onmessage)
+  this.socket.on('error', onerror)
+  this.socket.on('listening', onlistening)
+
+  this._tick = 0
+  this._ids = []
+  this._reqs = []
+  this._timer = setInterval(check, Math.floor(this.timeout / 4))
+
+  events.EventEmitter.call(this)
+
+  // Only requests whose deadline passed are visited (O(expired)); the reference walks every slot.
+  function check () {
+    if (!self.inflight) return
+    const expired = engine.expire()
+    if (expired === null) return
+    for (let i = 0; i < expired.length; i += 2) {
+      const slot = expired[i]
+      if (state.gens[slot] === expired[i + 1] && self._reqs[slot]) self._cancel(slot, ETIMEDOUT)
+    }
+  }
+
+  function onlistening () {
+    self.emit('listening')
+  }
+
+  function onerror (err) {
+    if (err.code === 'EACCES' || err.code === 'EADDRINUSE') self.emit('error', err)
+    else self.emit('warning', err)
+  }
+
+  // Datagrams of a user-supplied socket, or injected by emitting 'message' on ours.
+  function onmessage (buf, rinfo) {
+    if (self.destroyed) return
+    if (!rinfo.port) return
+    engine.ingest(buf, String(rinfo.address), rinfo.port, rinfo.family === 'IPv6')
+    drain(self, state, rinfo)
+  }
+}
+
+util.inherits(RPC, events.EventEmitter)
+
+RPC.prototype.address = function () {
+  return this.socket.address()
+}
+
+RPC.prototype.response = function (peer, req, res, cb) {
+  this.send(peer, { t: req.t, y: 'r', r: res }, cb)
+}
+
+RPC.prototype.error = function (peer, req, error, cb) {
+  this.send(peer, { t: req.t, y: 'e', e: [].concat(error.message || error) }, cb)
+}
+
+RPC.prototype.send = function (peer, message, cb) {
+  const state = this[kState]
+  const length = state.encoder.encode(message)
+  // Our socket copies the bytes before send() returns, so the encoder's buffer can be reused;
+  // a user socket may hold on to them (dgram queues sends while binding).
+  const buf = state && state.native && this.socket instanceof NativeSocket
+    ? state.encoder.buf
+    : Buffer.from(state.encoder.buf.subarray(0, length))
+  this.socket.send(buf, 0, length, peer.port, peer.address || peer.host, cb || noop)
+}
+
+// bind([port], [address], [callback])
+RPC.prototype.bind = function () {
+  this.socket.bind.apply(this.socket, arguments)
+}
+
+RPC.prototype.destroy = function (cb) {
+  this.destroyed = true
+  clearInterval(this._timer)
+  if (cb) this.socket.on('close', cb)
+  for (let i = 0; i < this._ids.length; i++) this._cancel(i)
+  this.socket.close()
+}
+
+RPC.prototype.query = function (peer, query, cb) {
+  if (!cb) cb = noop
+  // Difference: the reference registers the query, throws from the closed socket and leaks the
+  // slot for good (or, during destroy()'s cancel loop, sends it and never cancels it). Here a
+  // destroyed instance fails the query the way its DNS path already does.
+  if (this.destroyed) {
+    process.nextTick(callCallback, cb, new Error('k-rpc-socket is destroyed'))
+    return
+  }
+  // Difference: a peer with `address` but no `host` (an rinfo, say) is queried at `address`;
+  // the reference resolves `undefined` through dns.lookup forever and freezes the process.
+  const host = peer.host || peer.address || peer.host
+  if (!this.isIP(host)) return this._resolveAndQuery(peer, query, cb)
+
+  const message = {
+    t: Buffer.allocUnsafe(2),
+    y: 'q',
+    q: query.q,
+    a: query.a
+  }
+
+  const req = {
+    ttl: 4,
+    peer,
+    message,
+    callback: cb
+  }
+
+  const state = this[kState]
+  const gen = state.nextGen = (state.nextGen + 1) | 0
+  const registered = state.engine.register(this._tick & 0xffff, String(host), gen)
+  // Difference: with all 65535 tids in flight the reference hands out a duplicate, and one
+  // reply then completes the wrong query. Here the new query fails instead.
+  if (registered < 0) {
+    const err = new Error('Too many queries in flight: no free transaction id')
+    err.code = 'ETOOMANYQUERIES'
+    process.nextTick(failQuery, this, req, err)
+    return
+  }
+  const slot = Math.floor(registered / 65536)
+  const tid = registered - slot * 65536
+  this._tick = tid
+
+  while (this._ids.length <= slot) this._ids.push(0)
+  while (this._reqs.length <= slot) this._reqs.push(null)
+  this._ids[slot] = tid
+  this._reqs[slot] = req
+  state.gens[slot] = gen
+
+  this.inflight++
+  message.t.writeUInt16BE(tid, 0)
+  this.send(peer, message)
+  return tid
+}
+
+RPC.prototype.cancel = function (tid, err) {
+  // The engine's tid index replaces the reference's linear `_ids.indexOf(tid)`.
+  const index = typeof tid === 'number' ? this[kState].engine.lookup(tid) : -1
+  if (index > -1) this._cancel(index, err)
+}
+
+RPC.prototype._cancel = function (index, err) {
+  const req = this._reqs[index]
+  this._ids[index] = 0
+  this._reqs[index] = null
+  if (req) {
+    const state = this[kState]
+    state.engine.release(index)
+    state.gens[index] = 0
+    this.inflight--
+    req.callback(err || new Error('Query was cancelled'), null, req.peer)
+    this.emit('update')
+    this.emit('postupdate')
+  }
+}
+
+RPC.prototype._resolveAndQuery = function (peer, query, cb) {
+  const self = this
+  const host = peer.host || peer.address
+  // Difference: a missing or empty host fails like an unknown name instead of looping through
+  // dns.lookup(undefined) forever.
+  if (typeof host !== 'string' || host === '') {
+    process.nextTick(cb, notFound(host))
+    return
+  }
+  // Difference: names resolve in the socket's family (IPv4 for the default udp4 socket), so
+  // 'localhost' works where /etc/hosts lists ::1 first; the reference then sends an IPv6
+  // address on its IPv4 socket, which fails silently and times out.
+  dns.lookup(host, { family: this[kState].native ? 4 : 0 }, function (err, ip) {
+    if (err) return cb(err)
+    if (self.destroyed) return cb(new Error('k-rpc-socket is destroyed'))
+    self.query({ host: ip, port: peer.port }, query, cb)
+  })
+}
+
+// Delivery -------------------------------------------------------------------------------------
+
+// Moves everything the engine has for JS and dispatches it. `rinfo` is the dgram rinfo when the
+// datagram came from a user socket (it is passed through as the reference does).
+function drain (self, state, rinfo) {
+  if (self.destroyed) {
+    state.engine.drain(state.tape)
+    return
+  }
+  let bytes = state.engine.drain(state.tape)
+  if (bytes === null && state.tape[0] < 0) {
+    state.tape = new Int32Array(-state.tape[0] * 2)
+    bytes = state.engine.drain(state.tape)
+  }
+  if (bytes === null) return
+  dispatch(self, state, bytes, state.tape, 1, state.tape[0] + 1, rinfo)
+}
+
+function dispatch (self, state, bytes, tape, pos, end, givenRinfo) {
+  let lastAddressStart = -1
+  let lastAddress = ''
+  while (pos < end) {
+    if (self.destroyed) return
+    const kind = tape[pos]
+    const slot = tape[pos + 1]
+    const gen = tape[pos + 2]
+    const tid = tape[pos + 3]
+    const n = tape[pos + 8]
+    const valueStart = pos + HEADER_WORDS
+    const next = valueStart + n
+
+    let rinfo = givenRinfo
+    if (rinfo === null) {
+      const addressStart = tape[pos + 4]
+      if (addressStart !== lastAddressStart) {
+        lastAddressStart = addressStart
+        lastAddress = bytes.latin1Slice(addressStart, addressStart + (tape[pos + 5] & 0xffff))
+      }
+      rinfo = {
+        address: lastAddress,
+        family: (tape[pos + 5] & IPV6_FLAG) ? 'IPv6' : 'IPv4',
+        port: tape[pos + 6],
+        size: tape[pos + 7]
+      }
+    }
+
+    try {
+      deliver(self, state, kind, slot, gen, tid, bytes, tape, valueStart, next, n, rinfo)
+    } catch (err) {
+      // A listener or callback threw. Like an exception out of a dgram 'message' handler, it
+      // propagates; the records after it are not lost but delivered on the next tick, as the
+      // reference would have received those datagrams in later events.
+      if (next < end && !self.destroyed) {
+        const rest = tape.slice(next, end)
+        process.nextTick(dispatch, self, state, bytes, rest, 0, rest.length, givenRinfo)
+      }
+      throw err
+    }
+    pos = next
+  }
+}
+
+function deliver (self, state, kind, slot, gen, tid, bytes, tape, valueStart, valueEnd, n, rinfo) {
+  switch (kind) {
+    case K_QUERY:
+      self.emit('query', buildValue(bytes, tape, valueStart, valueEnd, KEYS), rinfo)
+      return
+    case K_RESPONSE:
+    case K_ERROR_REPLY: {
+      const message = buildValue(bytes, tape, valueStart, valueEnd, KEYS)
+      if (state.gens[slot] !== gen || !self._reqs[slot]) return unexpected(self, message, rinfo, tid)
+      return complete(self, state, slot, kind === K_ERROR_REPLY, message, rinfo)
+    }
+    case K_UNEXPECTED_TID:
+      return unexpected(self, buildValue(bytes, tape, valueStart, valueEnd, KEYS), rinfo, tid)
+    case K_OUT_OF_ORDER: {
+      const message = buildValue(bytes, tape, valueStart, valueEnd, KEYS)
+      if (state.gens[slot] !== gen || !self._reqs[slot]) return unexpected(self, message, rinfo, tid)
+      self.emit('response', message, rinfo)
+      self.emit('warning', new Error('Out of order response'))
+      return
+    }
+    case K_SHORT_TID:
+      self.emit('warning', shortTidError())
+      return
+    case K_UNKNOWN_TYPE: {
+      const message = n === 0 ? null : buildValue(bytes, tape, valueStart, valueEnd, KEYS)
+      self.emit('warning', new Error('Unknown type: ' + typeString(message)))
+      return
+    }
+    case K_DECODE_ERROR: {
+      const start = tape[valueStart + 1]
+      self.emit('warning', new Error(bytes.latin1Slice(start, start + tape[valueStart + 2])))
+    }
+  }
+}
+
+function unexpected (self, message, rinfo, tid) {
+  self.emit('response', message, rinfo)
+  self.emit('warning', new Error('Unexpected transaction id: ' + tid))
+}
+
+function complete (self, state, slot, isError, message, rinfo) {
+  const req = self._reqs[slot]
+  self._ids[slot] = 0
+  self._reqs[slot] = null
+  state.engine.release(slot)
+  state.gens[slot] = 0
+  self.inflight--
+
+  if (isError) {
+    const isArray = Array.isArray(message.e)
+    const err = new Error(isArray ? message.e.join(' ') : 'Unknown error')
+    err.code = isArray && message.e.length && typeof message.e[0] === 'number' ? message.e[0] : 0
+    req.callback(err, message, rinfo, req.message)
+    self.emit('update')
+    self.emit('postupdate')
+    return
+  }
+
+  const rid = message.r && message.r.id
+  if (req.peer && req.peer.id && rid && !sameId(req.peer.id, rid)) {
+    req.callback(EUNEXPECTEDNODE, null, rinfo)
+    self.emit('update')
+    self.emit('postupdate')
+    return
+  }
+
+  req.callback(null, message, rinfo, req.message)
+  self.emit('update')
+  self.emit('postupdate')
+  self.emit('response', message, rinfo)
+}
+
+// Difference: the reference calls `peer.id.equals(rid)` unchecked, so a remote `r.id` that is an
+// integer, list or dict (or a local id without `.equals`) throws out of the message handler and
+// kills the process. Here anything that is not the same bytes is a node id mismatch.
+function sameId (id, rid) {
+  if (!(rid instanceof Uint8Array)) return false
+  if (Buffer.isBuffer(id)) return id.equals(rid)
+  if (id instanceof Uint8Array) return Buffer.from(id.buffer, id.byteOffset, id.byteLength).equals(rid)
+  if (id && typeof id.equals === 'function') return Boolean(id.equals(rid))
+  return false
+}
+
+// Error text of Node's own Buffer bounds check, which is what the reference reports for a `t`
+// shorter than two bytes.
+function shortTidError () {
+  try {
+    Buffer.alloc(1).readUInt16BE(0)
+  } catch (err) {
+    return err
+  }
+}
+
+function failQuery (self, req, err) {
+  req.callback(err, null, req.peer)
+  self.emit('update')
+  self.emit('postupdate')
+}
+
+function notFound (host) {
+  const err = new Error(`getaddrinfo ENOTFOUND ${host}`)
+  err.errno = -3008
+  err.code = 'ENOTFOUND'
+  err.syscall = 'getaddrinfo'
+  err.hostname = host
+  return err
+}
+
+function callCallback (cb, err) {
+  cb(err)
+}
+
+// Node turns a delay below 1 ms, NaN or above 2^31-1 into 1 ms; the reference's tick period is
+// whatever Node made of floor(timeout / 4).
+function tickPeriod (timeout) {
+  const period = Math.floor(timeout / 4)
+  if (!(period >= 1 && period <= 2147483647)) return 1
+  return period
+}
+
+function noop () {}
+
+// Additions to the reference API. Non-enumerable, so the prototype's enumerable keys stay the
+// reference's (some consumers copy or walk them).
+Object.defineProperties(RPC.prototype, {
+  // dgram's meaning: an unref'd instance does not keep the process alive.
+  ref: method(function ref () {
+    this._timer.ref()
+    if (typeof this.socket.ref === 'function') this.socket.ref()
+    return this
+  }),
+  unref: method(function unref () {
+    this._timer.unref()
+    if (typeof this.socket.unref === 'function') this.socket.unref()
+    return this
+  }),
+  // Counters kept by the engine (see README).
+  stats: method(function stats () {
+    return this[kState].engine.stats()
+  })
+})
+
+function method (fn) {
+  return { value: fn, writable: true, configurable: true, enumerable: false }
+}

@@ -1,0 +1,254 @@
+'use strict'
+// A dgram-compatible socket over the native engine: what `rpc.socket` is when no `opts.socket`
+// is given. It follows dgram's state machine (lib/dgram.js of Node) for everything a program can
+// observe: argument forms of bind and send, asynchronous `listening` and bind errors, sends
+// queued while a bind is in progress, close deferred behind such a bind, the errors thrown.
+// Datagrams do not come out as 'message' events: the engine hands them to the RPC in batches.
+
+const { EventEmitter } = require('events')
+const dns = require('dns')
+const net = require('net')
+const errors = require('./errors')
+
+const UNBOUND = 0
+const BINDING = 1
+const BOUND = 2
+
+// Rust's marker for "not an IP literal: resolve it and call again".
+const SEND_NOT_AN_IP = -1000000
+
+const kState = Symbol('krpc.nativeSocketState')
+
+class NativeSocket extends EventEmitter {
+  /**
+   * @param {'udp4'|'udp6'} type
+   * @param {object} engine the native Engine
+   * @param {() => void} onwake called (from the engine thread, via a weak threadsafe function)
+   *   when datagrams wait to be drained
+   */
+  constructor (type, engine, onwake) {
+    super()
+    this.type = type
+    this[kState] = {
+      engine,
+      onwake,
+      family: type === 'udp6' ? 6 : 4,
+      bindState: UNBOUND,
+      handle: true, // false once closed, like dgram's state.handle
+      queue: undefined,
+      refed: true
+    }
+  }
+
+  bind (port_, address_ /* , callback */) {
+    let port = port_
+    const state = healthCheck(this)
+    if (state.bindState !== UNBOUND) throw errors.alreadyBound()
+    state.bindState = BINDING
+
+    const cb = arguments.length && arguments[arguments.length - 1]
+    if (typeof cb === 'function') {
+      function removeListeners () {
+        this.removeListener('error', removeListeners)
+        this.removeListener('listening', onListening)
+      }
+      function onListening () {
+        removeListeners.call(this)
+        cb.call(this)
+      }
+      this.on('error', removeListeners)
+      this.on('listening', onListening)
+    }
+
+    let address
+    if (port !== null && typeof port === 'object') {
+      address = port.address || ''
+      port = port.port
+    } else {
+      address = typeof address_ === 'function' ? '' : address_
+    }
+    if (!address) address = state.family === 4 ? '0.0.0.0' : '::'
+
+    lookup(state, address, (err, ip) => {
+      if (!state.handle) return
+      if (err) {
+        state.bindState = UNBOUND
+        this.emit('error', err)
+        return
+      }
+      const errno = state.engine.bind(port || 0, ip, state.onwake)
+      if (errno) {
+        state.bindState = UNBOUND
+        this.emit('error', errors.exceptionWithHostPort(errno, 'bind', ip, port))
+        return
+      }
+      if (!state.refed) state.engine.unref()
+      state.bindState = BOUND
+      this.emit('listening')
+    })
+    return this
+  }
+
+  send (buffer, offset, length, port, address, callback) {
+    const state = this[kState]
+    if (address || (port && typeof port !== 'function')) {
+      buffer = sliceBuffer(buffer, offset, length)
+    } else {
+      callback = port
+      port = offset
+      address = length
+      if (typeof buffer === 'string') buffer = Buffer.from(buffer)
+      else if (!ArrayBuffer.isView(buffer)) errors.validateSendBuffer(buffer)
+    }
+    port = errors.validateSendPort(port)
+    if (typeof callback !== 'function') callback = undefined
+    if (typeof address === 'function') {
+      callback = address
+      address = undefined
+    } else {
+      errors.validateSendAddress(address)
+    }
+    healthCheck(this)
+    if (state.bindState === UNBOUND) this.bind({ port: 0, exclusive: true }, null)
+    if (state.bindState !== BOUND) {
+      enqueue(this, () => this.send(buffer, 0, buffer.byteLength, port, address, callback))
+      return
+    }
+    sendNow(this, state, buffer, port, address, callback)
+  }
+
+  close (callback) {
+    const state = this[kState]
+    if (typeof callback === 'function') this.on('close', callback)
+    if (state.queue !== undefined) {
+      state.queue.push(() => this.close())
+      return this
+    }
+    healthCheck(this)
+    state.handle = false
+    state.engine.close()
+    process.nextTick(() => this.emit('close'))
+    return this
+  }
+
+  address () {
+    const state = healthCheck(this)
+    const local = state.engine.localAddress()
+    if (!local) throw errors.notBound()
+    return { address: local.address, family: local.ipv6 ? 'IPv6' : 'IPv4', port: local.port }
+  }
+
+  setRecvBufferSize (size) { setBufferSize(this, 'setRecvBufferSize', size) }
+  setSendBufferSize (size) { setBufferSize(this, 'setSendBufferSize', size) }
+  getRecvBufferSize () { return getBufferSize(this, 'getRecvBufferSize') }
+  getSendBufferSize () { return getBufferSize(this, 'getSendBufferSize') }
+
+  ref () {
+    const state = this[kState]
+    state.refed = true
+    if (state.handle) state.engine.ref()
+    return this
+  }
+
+  unref () {
+    const state = this[kState]
+    state.refed = false
+    if (state.handle) state.engine.unref()
+    return this
+  }
+}
+
+function healthCheck (socket) {
+  const state = socket[kState]
+  if (!state.handle) throw errors.notRunning()
+  return state
+}
+
+function sliceBuffer (buffer, offset, length) {
+  if (typeof buffer === 'string') buffer = Buffer.from(buffer)
+  else if (!ArrayBuffer.isView(buffer)) errors.validateSendBuffer(buffer, offset, length)
+  offset = offset >>> 0
+  length = length >>> 0
+  if (offset > buffer.byteLength || offset + length > buffer.byteLength) {
+    errors.validateSendBuffer(buffer, offset, length)
+  }
+  if (Buffer.isBuffer(buffer) && offset === 0 && length === buffer.length) return buffer
+  return Buffer.from(buffer.buffer, buffer.byteOffset + offset, length)
+}
+
+// dgram resolves every address, IP literals included, and then lets the socket's family decide;
+// names are resolved in the socket's family.
+function lookup (state, address, callback) {
+  if (net.isIP(address)) {
+    process.nextTick(callback, null, address)
+    return
+  }
+  dns.lookup(address, { family: state.family }, callback)
+}
+
+function enqueue (socket, toEnqueue) {
+  const state = socket[kState]
+  if (state.queue === undefined) {
+    state.queue = []
+    const onListenError = () => {
+      socket.removeListener('listening', onListenSuccess)
+      state.queue = undefined
+    }
+    const onListenSuccess = () => {
+      socket.removeListener(EventEmitter.errorMonitor, onListenError)
+      const queue = state.queue
+      state.queue = undefined
+      for (const fn of queue) fn()
+    }
+    socket.once(EventEmitter.errorMonitor, onListenError)
+    socket.once('listening', onListenSuccess)
+  }
+  state.queue.push(toEnqueue)
+}
+
+function sendNow (socket, state, buffer, port, address, callback) {
+  const target = address || (state.family === 4 ? '127.0.0.1' : '::1')
+  const result = state.engine.send(buffer, 0, buffer.byteLength, port, target)
+  if (result === SEND_NOT_AN_IP) {
+    dns.lookup(target, { family: state.family }, (err, ip) => {
+      if (err) return reportSendError(socket, callback, err)
+      if (!state.handle) return
+      const sent = state.engine.send(buffer, 0, buffer.byteLength, port, ip)
+      afterSend(socket, sent, address, port, callback)
+    })
+    return
+  }
+  afterSend(socket, result, address, port, callback)
+}
+
+function afterSend (socket, result, address, port, callback) {
+  if (result >= 0) {
+    if (callback) process.nextTick(callback, null, result)
+    return
+  }
+  // dgram drops send errors when there is no callback to report them to.
+  if (callback) process.nextTick(callback, errors.exceptionWithHostPort(-result, 'send', address, port))
+}
+
+// dgram: a failed lookup goes to the callback; without one it becomes an 'error' event.
+function reportSendError (socket, callback, err) {
+  if (callback) process.nextTick(callback, err)
+  else process.nextTick(() => socket.emit('error', err))
+}
+
+function setBufferSize (socket, method, size) {
+  const state = socket[kState]
+  if (!state.handle || state.bindState !== BOUND) throw errors.bufferSizeUnbound(method, size)
+  const errno = state.engine[method](size)
+  if (errno) throw errors.bufferSizeUnbound(method, size)
+}
+
+function getBufferSize (socket, method) {
+  const state = socket[kState]
+  if (!state.handle || state.bindState !== BOUND) throw errors.bufferSizeUnbound(method)
+  const size = state.engine[method]()
+  if (size < 0) throw errors.bufferSizeUnbound(method)
+  return size
+}
+
+module.exports = NativeSocket
