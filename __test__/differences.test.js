@@ -1,0 +1,257 @@
+'use strict'
+// DELIBERATE DIFFERENCES of ours from k-rpc-socket@1.11.1. These tests assert OUR behaviour (they run only against
+// ours). Where the reference hangs or crashes, it is never run in-process: the "[reference]" tests run it in a child
+// process with a hard timeout to show the difference.
+const { test } = require('node:test')
+const assert = require('assert')
+const dns = require('dns')
+const { divergence, runChild } = require('./harness')
+
+const tb = tid => Buffer.from([tid >> 8, tid & 255])
+const nested = n => 'l'.repeat(n) + 'e'.repeat(n)
+
+async function setup (t, opts = { timeout: 1000 }) {
+  const peer = await t.peer('remote')
+  const r = t.rpc(opts)
+  const events = []
+  for (const ev of ['query', 'response', 'warning', 'error', 'update', 'postupdate']) r.on(ev, (...args) => events.push({ ev, args }))
+  await new Promise(resolve => r.bind(0, '127.0.0.1', resolve))
+  return { peer, r, port: r.address().port, events }
+}
+
+// After a hostile datagram the socket must still answer: a query gets a query event and a round trip completes.
+async function assertStillAnswers (t, peer, r, port, events) {
+  events.length = 0
+  await peer.inject('d1:t2:zz1:y1:q1:q4:pinge', port)
+  assert.deepStrictEqual(events.map(e => e.ev), ['query'], 'a query is still delivered')
+  const got = new Promise(resolve => r.query({ host: '127.0.0.1', port: peer.port }, { q: 'ping' }, (...args) => resolve(args)))
+  const m = await peer.recv(500, { log: false })
+  assert.ok(m, 'our query reached the peer')
+  await peer.send({ t: m.msg.t, y: 'r', r: { ok: 1 } }, port)
+  const args = await t.wait(got, 1000)
+  assert.ok(args && args[0] === null, 'the round trip completed')
+}
+
+for (const [data, index] of [['d-3:e', 1], ['l-3:e', 1], ['d1:a-3:e', 4], ['d1:ad-3:ee', 5], ['-4:spam', 0], ['l-1:e', 1]]) {
+  divergence(`negative string length ${JSON.stringify(data)}: warning "Invalid data: negative string length at buffer[${index}]"; the socket keeps answering`, async (RPC, t) => {
+    const { peer, r, port, events } = await setup(t)
+    await peer.inject(data, port)
+    assert.deepStrictEqual(events.map(e => e.ev), ['warning'])
+    const w = events[0].args[0]
+    assert.ok(w instanceof Error)
+    assert.strictEqual(w.message, `Invalid data: negative string length at buffer[${index}]`)
+    await assertStillAnswers(t, peer, r, port, events)
+  })
+}
+
+for (const [n, expected] of [[512, 'Unknown type: undefined'], [513, 'Invalid data: nesting deeper than 512 levels'], [6000, 'Invalid data: nesting deeper than 512 levels'], [20000, 'Invalid data: nesting deeper than 512 levels']]) {
+  divergence(`nesting ${n} levels of lists: warning "${expected}" (reference: RangeError 'Maximum call stack size exceeded' from ~5939 levels)`, async (RPC, t) => {
+    const { peer, r, port, events } = await setup(t)
+    await peer.inject(nested(n), port)
+    assert.deepStrictEqual(events.map(e => e.ev), ['warning'])
+    assert.strictEqual(events[0].args[0].message, expected)
+    assert.ok(events[0].args[0] instanceof Error)
+    await assertStillAnswers(t, peer, r, port, events)
+  })
+}
+
+divergence('nesting 513 levels of dicts inside a query: warning "Invalid data: nesting deeper than 512 levels"', async (RPC, t) => {
+  const { peer, port, events } = await setup(t)
+  // level 1 is the top dict; 512 nested dicts under 'a' make 513 levels
+  await peer.inject('d1:y1:q1:a' + 'd1:a'.repeat(512) + 'i1e' + 'e'.repeat(513), port)
+  assert.deepStrictEqual(events.map(e => e.ev), ['warning'])
+  assert.strictEqual(events[0].args[0].message, 'Invalid data: nesting deeper than 512 levels')
+})
+
+const ID = Buffer.alloc(20, 0xaa)
+const ODD_IDS = [
+  ['r.id is an integer (i5e)', { id: ID }, { id: 5 }],
+  ['r.id is a list', { id: ID }, { id: [1] }],
+  ['r.id is a dict', { id: ID }, { id: { a: 1 } }],
+  ['peer.id is a hex string', { id: ID.toString('hex') }, { id: ID }],
+  ['peer.id is a plain Uint8Array (no .equals), r.id different', { id: new Uint8Array(ID) }, { id: Buffer.alloc(20, 0xbb) }],
+  // As briefed: "a peer.id without .equals gives EUNEXPECTEDNODE" (even when the bytes are equal).
+  ['peer.id is a plain Uint8Array (no .equals), r.id with the same bytes', { id: new Uint8Array(ID) }, { id: ID }]
+]
+for (const [label, peerExtra, r] of ODD_IDS) {
+  divergence(`${label}: EUNEXPECTEDNODE (3-arg callback) instead of an uncaught TypeError`, async (RPC, t) => {
+    const { peer, r: rpc, events } = await setup(t)
+    peer.autoReply(m => ({ t: m.t, y: 'r', r }), { log: false })
+    const args = await t.wait(new Promise(resolve => rpc.query(Object.assign({ host: '127.0.0.1', port: peer.port }, peerExtra), { q: 'ping' }, (...a) => resolve(a))), 1000)
+    await t.sleep(10)
+    assert.ok(args, 'callback called')
+    assert.strictEqual(args.length, 3)
+    assert.ok(args[0] instanceof Error)
+    assert.strictEqual(args[0].message, 'Unexpected node id')
+    assert.strictEqual(args[0].code, 'EUNEXPECTEDNODE')
+    assert.strictEqual(args[1], null)
+    assert.deepStrictEqual(Object.keys(args[2]), ['address', 'family', 'port', 'size'])
+    assert.deepStrictEqual(events.map(e => e.ev), ['update', 'postupdate'])
+    assert.strictEqual(t.uncaught.length, 0)
+    assert.strictEqual(rpc.inflight, 0)
+  })
+}
+
+divergence('a peer with `address` but no `host` does not hang: the query goes to `address`; timers keep running', async (RPC, t) => {
+  const peer = await t.peer('remote')
+  const r = t.rpc({ timeout: 100 })
+  let timerFired = false
+  setTimeout(() => { timerFired = true }, 10)
+  const calls = []
+  const done = new Promise(resolve => r.query({ address: '127.0.0.1', port: peer.port }, { q: 'ping' }, (...a) => { calls.push(a); resolve() }))
+  const m = await peer.recv(500, { log: false })
+  assert.ok(m, 'the query was sent to peer.address')
+  assert.strictEqual(m.msg.q.toString(), 'ping')
+  await t.wait(done, 1500)
+  await t.sleep(20)
+  assert.ok(timerFired, 'the event loop kept running timers')
+  assert.strictEqual(calls.length, 1, 'the callback fires exactly once (reply or timeout)')
+  assert.strictEqual(r.inflight, 0)
+})
+
+for (const host of ['', null]) {
+  divergence(`a peer with host ${JSON.stringify(host)} does not hang the event loop; the callback fires once`, async (RPC, t) => {
+    const r = t.rpc({ timeout: 50 })
+    let timerFired = false
+    setTimeout(() => { timerFired = true }, 10)
+    const calls = []
+    let threw = null
+    try { r.query({ host, port: 9 }, { q: 'ping' }, (...a) => calls.push(a)) } catch (e) { threw = e }
+    await t.sleep(400)
+    assert.ok(timerFired, 'the event loop kept running timers')
+    assert.ok(threw || calls.length === 1, 'either query() threw or the callback fired exactly once')
+    assert.ok(calls.length <= 1)
+  })
+}
+
+divergence('query() after destroy(): throws ERR_SOCKET_DGRAM_NOT_RUNNING, does not leak a slot (inflight 0), nothing fires later', async (RPC, t) => {
+  const r = t.rpc({ timeout: 40 })
+  const events = []
+  for (const ev of ['update', 'postupdate', 'warning']) r.on(ev, () => events.push(ev))
+  r.destroy()
+  let calls = 0
+  assert.throws(() => r.query({ host: '127.0.0.1', port: 9 }, { q: 'late' }, () => { calls++ }), err => err.code === 'ERR_SOCKET_DGRAM_NOT_RUNNING' && err.message === 'Not running')
+  assert.strictEqual(r.inflight, 0)
+  await t.sleep(150)
+  assert.strictEqual(calls, 0)
+  assert.deepStrictEqual(events, [])
+  assert.strictEqual(r.inflight, 0)
+  // a second destroy() has nothing left to cancel
+  assert.throws(() => r.destroy(), err => err.code === 'ERR_SOCKET_DGRAM_NOT_RUNNING')
+  assert.strictEqual(calls, 0)
+})
+
+divergence('tids are never handed out while in flight: after _tick wraps, the next free tid is used; replies reach the right query', async (RPC, t) => {
+  const peer = await t.peer('remote')
+  const r = t.rpc({ timeout: 100000 })
+  await new Promise(resolve => r.bind(0, '127.0.0.1', resolve))
+  const port = r.address().port
+  const done = []
+  const A = r.query({ host: '127.0.0.1', port: peer.port }, { q: 'A' }, (e, res) => done.push('A ' + (e ? e.message : res.r.for.toString())))
+  assert.strictEqual(A, 1)
+  r._tick = 0 // the reference would hand out 1 again
+  const B = r.query({ host: '127.0.0.1', port: peer.port }, { q: 'B' }, (e, res) => done.push('B ' + (e ? e.message : res.r.for.toString())))
+  assert.strictEqual(B, 2, 'tid 1 is in flight, so the next free tid (2) is used')
+  r._tick = 65535 // wraps to 1, which is in flight; 2 too: next free is 3
+  const C = r.query({ host: '127.0.0.1', port: peer.port }, { q: 'C' }, (e) => done.push('C ' + (e ? e.message : 'ok')))
+  assert.strictEqual(C, 3)
+  assert.notStrictEqual(A, B)
+  await peer.recv(500, { log: false })
+  const mB = await peer.recv(500, { log: false })
+  await peer.recv(500, { log: false })
+  assert.deepStrictEqual(mB.msg.t, tb(2))
+  await peer.inject({ t: tb(B), y: 'r', r: { for: 'B' } }, port)
+  assert.deepStrictEqual(done, ['B B'])
+  r.cancel(A)
+  assert.deepStrictEqual(done, ['B B', 'A Query was cancelled'])
+  r.cancel(C)
+  assert.strictEqual(r.inflight, 0)
+})
+
+divergence("hostnames resolve in the socket's family: 'localhost' works on udp4 even when a plain lookup answers ::1 first", async (RPC, t) => {
+  // Simulate a machine whose /etc/hosts lists "::1 localhost" first: a lookup without family 4 answers ::1.
+  // (If ours resolves outside dns.lookup, the patch has no effect and this machine's hosts file decides.)
+  const orig = dns.lookup
+  dns.lookup = function (host, opts, cb) {
+    if (typeof opts === 'function') { cb = opts; opts = {} }
+    const family = typeof opts === 'number' ? opts : (opts && opts.family) || 0
+    if (host === 'localhost' && family !== 4) {
+      if (opts && opts.all) return process.nextTick(cb, null, [{ address: '::1', family: 6 }, { address: '127.0.0.1', family: 4 }])
+      return process.nextTick(cb, null, '::1', 6)
+    }
+    return orig.call(this, host, opts, cb)
+  }
+  t.onCleanup(() => { dns.lookup = orig })
+  const peer = await t.peer('remote')
+  peer.autoReply(m => ({ t: m.t, y: 'r', r: { ok: 1 } }), { log: false })
+  const r = t.rpc({ timeout: 300 })
+  const args = await t.wait(new Promise(resolve => r.query({ host: 'localhost', port: peer.port }, { q: 'ping' }, (...a) => resolve(a))), 1500)
+  assert.ok(args, 'callback called')
+  assert.strictEqual(args[0], null, 'the query succeeded: ' + (args[0] && args[0].message))
+  assert.strictEqual(args[2].address, '127.0.0.1')
+})
+
+divergence('a __proto__ key in a decoded dict is an own property (the prototype is not replaced)', async (RPC, t) => {
+  const { peer, port, events } = await setup(t)
+  // The reference decodes this to an object inheriting y and t, and emits it as a query.
+  await peer.inject('d9:__proto__d1:y1:q1:t2:aaee', port)
+  assert.deepStrictEqual(events.map(e => e.ev), ['warning'])
+  assert.strictEqual(events[0].args[0].message, 'Unknown type: undefined')
+  events.length = 0
+  await peer.inject('d1:y1:q9:__proto__d1:xi1eee', port)
+  assert.deepStrictEqual(events.map(e => e.ev), ['query'])
+  const msg = events[0].args[0]
+  assert.strictEqual(Object.getPrototypeOf(msg), Object.prototype)
+  assert.ok(Object.prototype.hasOwnProperty.call(msg, '__proto__'))
+  assert.deepStrictEqual(Object.keys(msg), ['y', '__proto__'])
+  assert.strictEqual(msg.x, undefined)
+  assert.deepStrictEqual(Object.keys(Object.getOwnPropertyDescriptor(msg, '__proto__').value), ['x'])
+})
+
+// ---- the reference, in a child process with a hard timeout, for the cases above where it hangs/crashes ----
+
+const REF_INJECT = (data, extra = '') => `
+  const RPC = require('k-rpc-socket'); const dgram = require('dgram')
+  const r = RPC(); const raw = dgram.createSocket('udp4')
+  r.on('warning', e => console.log('warning', e.message))
+  ${extra}
+  r.bind(0, '127.0.0.1', () => raw.send(Buffer.from(${JSON.stringify(data)}, 'latin1'), r.address().port, '127.0.0.1', () => {
+    setTimeout(() => { console.log('survived'); r.destroy(); raw.close() }, 300)
+  }))`
+
+test('[reference, child process] d-3:e freezes the reference process (killed by the 2 s timeout)', { timeout: 6000 }, async () => {
+  const res = await runChild(REF_INJECT('d-3:e'), { timeoutMs: 2000 })
+  assert.strictEqual(res.timedOut, true, JSON.stringify(res))
+  assert.doesNotMatch(res.stdout, /survived/)
+})
+
+test('[reference, child process] 20,000 nested lists: warning "Maximum call stack size exceeded"', { timeout: 6000 }, async () => {
+  const res = await runChild(REF_INJECT(nested(20000)), { timeoutMs: 3000 })
+  assert.match(res.stdout, /warning Maximum call stack size exceeded/)
+  assert.match(res.stdout, /survived/)
+})
+
+test('[reference, child process] a reply with r.id = i5e to a peer with .id kills the reference process', { timeout: 6000 }, async () => {
+  const code = `
+    const RPC = require('k-rpc-socket'); const dgram = require('dgram'); const bencode = require('bencode')
+    const raw = dgram.createSocket('udp4')
+    raw.on('message', (buf, rinfo) => raw.send(bencode.encode({ t: bencode.decode(buf).t, y: 'r', r: { id: 5 } }), rinfo.port, rinfo.address))
+    raw.bind(0, '127.0.0.1', () => {
+      const r = RPC({ timeout: 200 })
+      r.query({ host: '127.0.0.1', port: raw.address().port, id: Buffer.alloc(20, 1) }, { q: 'ping' }, e => { console.log('callback', e && e.message); r.destroy(); raw.close() })
+    })`
+  const res = await runChild(code, { timeoutMs: 3000 })
+  assert.strictEqual(res.timedOut, false)
+  assert.notStrictEqual(res.code, 0)
+  assert.match(res.stderr, /ERR_INVALID_ARG_TYPE|otherBuffer/)
+})
+
+test('[reference, child process] query({address, port}) without host: endless dns.lookup loop, timers never fire', { timeout: 6000 }, async () => {
+  const code = `
+    const RPC = require('k-rpc-socket')
+    setTimeout(() => { console.log('timer fired'); process.exit(0) }, 50)
+    RPC().query({ address: '127.0.0.1', port: 9 }, { q: 'ping' }, () => {})`
+  const res = await runChild(code, { timeoutMs: 2000 })
+  assert.strictEqual(res.timedOut, true)
+  assert.doesNotMatch(res.stdout, /timer fired/)
+})
