@@ -139,6 +139,7 @@ differential('destroy() in the same tick as the first query: callback cancelled 
   await t.sleep(30)
 }, { })
 
+// The reference leaks a query made from a cancel callback inside destroy(); ours cancels it (differences.test.js).
 differential('destroy(): a query created by a cancel callback inside destroy() lands in a free slot before the loop position', async (RPC, t) => {
   const r = t.rpc()
   r.socket.send = function () {}
@@ -149,4 +150,4 @@ differential('destroy(): a query created by a cancel callback inside destroy() l
   r.destroy()
   t.state('after destroy', r, ['inflight', '_ids'])
   await t.sleep(30)
-})
+}, { skipImpl: 'ours' })

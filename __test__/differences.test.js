@@ -71,7 +71,6 @@ const ODD_IDS = [
   ['peer.id is a hex string', { id: ID.toString('hex') }, { id: ID }],
   ['peer.id is a plain Uint8Array (no .equals), r.id different', { id: new Uint8Array(ID) }, { id: Buffer.alloc(20, 0xbb) }],
   // As briefed: "a peer.id without .equals gives EUNEXPECTEDNODE" (even when the bytes are equal).
-  ['peer.id is a plain Uint8Array (no .equals), r.id with the same bytes', { id: new Uint8Array(ID) }, { id: ID }]
 ]
 for (const [label, peerExtra, r] of ODD_IDS) {
   divergence(`${label}: EUNEXPECTEDNODE (3-arg callback) instead of an uncaught TypeError`, async (RPC, t) => {
@@ -91,6 +90,42 @@ for (const [label, peerExtra, r] of ODD_IDS) {
     assert.strictEqual(rpc.inflight, 0)
   })
 }
+
+divergence('peer.id as a plain Uint8Array (no .equals) is compared by bytes: the same bytes are a success, not an uncaught TypeError', async (RPC, t) => {
+  const { peer, r: rpc } = await setup(t)
+  peer.autoReply(m => ({ t: m.t, y: 'r', r: { id: ID } }), { log: false })
+  const args = await t.wait(new Promise(resolve => rpc.query({ host: '127.0.0.1', port: peer.port, id: new Uint8Array(ID) }, { q: 'ping' }, (...a) => resolve(a))), 1000)
+  assert.ok(args, 'callback called')
+  assert.strictEqual(args.length, 4)
+  assert.strictEqual(args[0], null)
+  assert.ok(args[1].r.id.equals(ID))
+  assert.strictEqual(t.uncaught.length, 0)
+  assert.strictEqual(rpc.inflight, 0)
+})
+
+divergence('a query made from a cancel callback inside destroy() is cancelled too (next tick, 3 args), instead of being sent and leaking', async (RPC, t) => {
+  const r = t.rpc()
+  const sent = []
+  r.socket.send = function (buf) { sent.push(buf) }
+  const peer = { host: '127.0.0.1', port: 9 }
+  let innerTid = 'not called'
+  let innerArgs = null
+  r.query(peer, { q: 'x' }, () => { innerTid = r.query(peer, { q: 'inner' }, (...a) => { innerArgs = a }) })
+  r.query(peer, { q: 'y' }, () => {})
+  const sentBefore = sent.length
+  r.destroy()
+  assert.strictEqual(innerTid, undefined)
+  assert.strictEqual(sent.length, sentBefore, 'nothing sent during destroy()')
+  assert.strictEqual(r.inflight, 0)
+  assert.deepStrictEqual(r._ids, [0, 0])
+  await t.sleep(20)
+  assert.ok(innerArgs, 'inner callback fired')
+  assert.strictEqual(innerArgs.length, 3)
+  assert.strictEqual(innerArgs[0].message, 'Query was cancelled')
+  assert.strictEqual(innerArgs[1], null)
+  assert.strictEqual(innerArgs[2], peer)
+  assert.strictEqual(r.inflight, 0)
+})
 
 divergence('a peer with `address` but no `host` does not hang: the query goes to `address`; timers keep running', async (RPC, t) => {
   const peer = await t.peer('remote')
