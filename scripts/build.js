@@ -1,0 +1,39 @@
+'use strict'
+// Builds the engine with cargo and puts it where binding.js (the napi-rs loader) looks first:
+// `krpc-socket.<platform>-<arch>[-<abi>].node` next to it. Used by the install hook, so it must
+// not need @napi-rs/cli (a devDependency that consumers do not have).
+
+const { spawnSync } = require('child_process')
+const fs = require('fs')
+const path = require('path')
+
+const root = path.join(__dirname, '..')
+
+function platformSuffix () {
+  const { platform, arch } = process
+  if (platform === 'linux') {
+    const report = process.report && process.report.getReport && process.report.getReport()
+    const glibc = report && report.header && report.header.glibcVersionRuntime
+    return `linux-${arch}-${glibc ? 'gnu' : 'musl'}`
+  }
+  if (platform === 'win32') return `win32-${arch}-msvc`
+  return `${platform}-${arch}`
+}
+
+function libraryName () {
+  if (process.platform === 'win32') return 'krpc_socket.dll'
+  if (process.platform === 'darwin') return 'libkrpc_socket.dylib'
+  return 'libkrpc_socket.so'
+}
+
+module.exports = function build () {
+  const result = spawnSync('cargo', ['build', '--release', '--lib'], { cwd: root, stdio: 'inherit' })
+  if (result.status !== 0) throw new Error('cargo build exited with ' + result.status)
+  const targetDir = process.env.CARGO_TARGET_DIR || path.join(root, 'target')
+  const from = path.join(targetDir, 'release', libraryName())
+  const to = path.join(root, `krpc-socket.${platformSuffix()}.node`)
+  fs.copyFileSync(from, to)
+  return to
+}
+
+if (require.main === module) console.log(module.exports())
