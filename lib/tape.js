@@ -1,0 +1,196 @@
+'use strict'
+
+// Builds JS values from the tape words written by src/core/tape.rs (docs/ARCHITECTURE.md, "Tape
+// format"), giving the same values bencode@2.0.3 `decode()` gives, except that a `__proto__` key
+// becomes an own property instead of replacing the prototype.
+
+const { Buffer } = require('buffer')
+
+const T_DICT = 1
+const T_LIST = 2
+const T_END = 3
+const T_BYTES = 4
+const T_INT = 5
+const T_FLOAT = 6
+const T_KEY = 7
+const T_RAWKEY = 8
+const OP_MASK = 0xf
+
+// One scratch float64 viewed as two int32 words, so a T_FLOAT costs no allocation.
+const scratch = new ArrayBuffer(8)
+const scratchI32 = new Int32Array(scratch)
+const scratchF64 = new Float64Array(scratch)
+// The tape's lo word is the low 32 bits of the float64; which Int32 index holds them depends on
+// the host byte order.
+const LO = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1
+const HI = 1 - LO
+
+const bufferUtf8Slice = Buffer.prototype.utf8Slice
+
+function corrupt (pos, why) {
+  return new Error('corrupt tape at word ' + pos + ': ' + why)
+}
+
+/**
+ * Builds the JS value of one tape record.
+ *
+ * @param {Buffer} bytes the batch bytes; byte strings become `bytes.subarray()` views of it
+ * @param {Int32Array} tape the tape words
+ * @param {number} pos index of the first value word of the record
+ * @param {number} end index one past its last value word
+ * @param {string[]} keys interned key strings indexed by id (`keys[0]` unused)
+ * @returns {*} the value (Buffer, number, Array, plain object), or `null` when there are no value words
+ */
+function buildValue (bytes, tape, pos, end, keys) {
+  if (pos >= end) return null
+  // Explicit stack: records may nest 512 levels, more than is wise to recurse on.
+  const stack = []
+  let cur = null // innermost open container
+  let curIsDict = false
+  let key = null // pending dict key (null: expecting a key)
+  let protoKey = false // the pending key is '__proto__'
+  let root
+  while (pos < end) {
+    const w = tape[pos]
+    let v
+    let open = false
+    switch (w & OP_MASK) {
+      case T_BYTES: {
+        const start = tape[pos + 1]
+        v = bytes.subarray(start, start + tape[pos + 2])
+        pos += 3
+        break
+      }
+      case T_KEY:
+        if (!curIsDict || key !== null) throw corrupt(pos, 'unexpected key')
+        key = keys[w >>> 4]
+        if (key === undefined) throw corrupt(pos, 'unknown key id ' + (w >>> 4))
+        pos++
+        continue
+      case T_RAWKEY: {
+        if (!curIsDict || key !== null) throw corrupt(pos, 'unexpected key')
+        const start = tape[pos + 1]
+        key = bufferUtf8Slice.call(bytes, start, start + tape[pos + 2])
+        protoKey = key === '__proto__'
+        pos += 3
+        continue
+      }
+      case T_INT:
+        v = tape[pos + 1]
+        pos += 2
+        break
+      case T_FLOAT:
+        scratchI32[LO] = tape[pos + 1]
+        scratchI32[HI] = tape[pos + 2]
+        v = scratchF64[0]
+        pos += 3
+        break
+      case T_DICT:
+        v = {}
+        open = true
+        pos++
+        break
+      case T_LIST:
+        v = []
+        open = true
+        pos++
+        break
+      case T_END:
+        if (cur === null || key !== null) throw corrupt(pos, 'unexpected end')
+        pos++
+        if (stack.length === 0) return root
+        curIsDict = stack.pop()
+        cur = stack.pop()
+        continue
+      default:
+        throw corrupt(pos, 'unknown opcode ' + (w & OP_MASK))
+    }
+    // A container is attached when it opens; the parent's key order only depends on the order of
+    // its own assignments, so this matches bencode's assign-after-decode.
+    if (cur === null) {
+      if (root !== undefined) throw corrupt(pos, 'more than one value')
+      root = v
+    } else if (curIsDict) {
+      if (key === null) throw corrupt(pos, 'value without a key')
+      if (protoKey) {
+        // Plain assignment would replace the prototype; a remote peer must not be able to do that.
+        Object.defineProperty(cur, key, { value: v, writable: true, enumerable: true, configurable: true })
+        protoKey = false
+      } else {
+        cur[key] = v
+      }
+      key = null
+    } else {
+      cur.push(v)
+    }
+    if (open) {
+      if (cur !== null) stack.push(cur, curIsDict)
+      cur = v
+      curIsDict = (w & OP_MASK) === T_DICT
+    } else if (cur === null) {
+      return v
+    }
+  }
+  // Words ran out inside a container: the tape writer never does this.
+  throw corrupt(pos, 'unterminated container')
+}
+
+/**
+ * The text k-rpc-socket 1.11.1 puts after `'Unknown type: '` (SPEC §7 step 3), i.e.
+ * `String(message && message.y && message.y.toString())`, computed without calling any method found
+ * on the decoded data and without recursion (lists may nest deeply).
+ *
+ * Equal to the reference for every decoded value on which the reference expression does not throw.
+ *
+ * @param {*} message a decoded message
+ * @returns {string}
+ */
+function typeString (message) {
+  if (!message) return String(message)
+  const y = message.y
+  if (!y) return String(y)
+  return valueText(y)
+}
+
+// ToString of one decoded value, as `y.toString()` or as an element of Array#join.
+function valueText (v) {
+  if (typeof v !== 'object') return String(v)
+  if (v instanceof Uint8Array) return bufferUtf8Slice.call(v, 0, v.length)
+  if (Array.isArray(v)) return joinList(v)
+  // A dict: Object.prototype.toString's answer. A dict with its own `toString` key (or, as a list
+  // element, `valueOf`) makes the reference throw, so any answer is acceptable there.
+  return '[object Object]'
+}
+
+// Array#join(',') applied recursively, with an explicit stack of [list, next index] frames.
+function joinList (list) {
+  const lists = [list]
+  const indexes = [0]
+  const texts = ['']
+  for (;;) {
+    const d = lists.length - 1
+    const l = lists[d]
+    const i = indexes[d]
+    if (i >= l.length) {
+      const text = texts.pop()
+      lists.pop()
+      indexes.pop()
+      if (d === 0) return text
+      texts[d - 1] += text
+      continue
+    }
+    indexes[d] = i + 1
+    if (i > 0) texts[d] += ','
+    const e = l[i]
+    if (e == null) continue
+    if (Array.isArray(e)) {
+      lists.push(e)
+      indexes.push(0)
+      texts.push('')
+    } else {
+      texts[d] += valueText(e)
+    }
+  }
+}
+
+module.exports = { buildValue, typeString, T_DICT, T_LIST, T_END, T_BYTES, T_INT, T_FLOAT, T_KEY, T_RAWKEY }
