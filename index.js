@@ -49,11 +49,14 @@ function RPC (opts) {
   this.destroyed = false
   this.isIP = opts.isIP || isIP
 
+  // Added option: `type: 'udp6'` gives an IPv6 socket (BEP 32 deployments run one per family).
+  const type = opts.type === 'udp6' ? 'udp6' : 'udp4'
   const period = tickPeriod(this.timeout)
-  const engine = new native.Engine(false, period)
+  const engine = new native.Engine(type === 'udp6', period)
   const state = {
     engine,
     native: !opts.socket,
+    family: opts.socket ? 0 : (type === 'udp6' ? 6 : 4),
     tape: new Int32Array(4096),
     encoder: new Encoder(),
     // Generation of the request in each slot: records about a slot refer to one registration.
@@ -64,7 +67,7 @@ function RPC (opts) {
   }
   Object.defineProperty(this, kState, { value: state })
 
-  this.socket = opts.socket || new NativeSocket('udp4', engine, state.onwake)
+  this.socket = opts.socket || new NativeSocket(type, engine, state.onwake)
   this.socket.on('message', onmessage)
   this.socket.on('error', onerror)
   this.socket.on('listening', onlistening)
@@ -136,22 +139,22 @@ RPC.prototype.bind = function () {
 }
 
 RPC.prototype.destroy = function (cb) {
+  const state = this[kState]
   this.destroyed = true
   clearInterval(this._timer)
   if (cb) this.socket.on('close', cb)
-  for (let i = 0; i < this._ids.length; i++) this._cancel(i)
+  if (state) state.closing = true
+  try {
+    for (let i = 0; i < this._ids.length; i++) this._cancel(i)
+  } finally {
+    if (state) state.closing = false
+  }
   this.socket.close()
 }
 
 RPC.prototype.query = function (peer, query, cb) {
   if (!cb) cb = noop
-  // Difference: the reference registers the query, throws from the closed socket and leaks the
-  // slot for good (or, during destroy()'s cancel loop, sends it and never cancels it). Here a
-  // destroyed instance fails the query the way its DNS path already does.
-  if (this.destroyed) {
-    process.nextTick(callCallback, cb, new Error('k-rpc-socket is destroyed'))
-    return
-  }
+  if (this.destroyed && this.isIP(peer.host || peer.address)) return queryAfterDestroy(this, peer, query, cb)
   // Difference: a peer with `address` but no `host` (an rinfo, say) is queried at `address`;
   // the reference resolves `undefined` through dns.lookup forever and freezes the process.
   const host = peer.host || peer.address || peer.host
@@ -231,7 +234,7 @@ RPC.prototype._resolveAndQuery = function (peer, query, cb) {
   // Difference: names resolve in the socket's family (IPv4 for the default udp4 socket), so
   // 'localhost' works where /etc/hosts lists ::1 first; the reference then sends an IPv6
   // address on its IPv4 socket, which fails silently and times out.
-  dns.lookup(host, { family: this[kState].native ? 4 : 0 }, function (err, ip) {
+  dns.lookup(host, { family: this[kState].family }, function (err, ip) {
     if (err) return cb(err)
     if (self.destroyed) return cb(new Error('k-rpc-socket is destroyed'))
     self.query({ host: ip, port: peer.port }, query, cb)
@@ -393,6 +396,25 @@ function shortTidError () {
   }
 }
 
+// Difference: after destroy() the reference registers the query before the closed socket
+// throws, so the slot and `inflight` leak for good; and a query made from a cancel callback inside
+// destroy() is sent and never cancelled. Here nothing is registered: after destroy() the same
+// error is thrown (the socket's own, as in the reference), and inside destroy() the query is
+// cancelled like its siblings, on the next tick.
+function queryAfterDestroy (self, peer, query, cb) {
+  const state = self[kState]
+  if (!state.closing) {
+    const message = { t: Buffer.alloc(2), y: 'q', q: query.q, a: query.a }
+    self.send(peer, message)
+    return
+  }
+  process.nextTick(cancelledQuery, cb, peer)
+}
+
+function cancelledQuery (cb, peer) {
+  cb(new Error('Query was cancelled'), null, peer)
+}
+
 function failQuery (self, req, err) {
   req.callback(err, null, req.peer)
   self.emit('update')
@@ -406,10 +428,6 @@ function notFound (host) {
   err.syscall = 'getaddrinfo'
   err.hostname = host
   return err
-}
-
-function callCallback (cb, err) {
-  cb(err)
 }
 
 // Node turns a delay below 1 ms, NaN or above 2^31-1 into 1 ms; the reference's tick period is

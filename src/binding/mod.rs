@@ -12,12 +12,12 @@ use std::time::Instant;
 
 use napi::bindgen_prelude::{BufferSlice, Function, Int32Array, Int32ArraySlice};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{Env, Status};
+use napi::{CleanupEnvHook, Env, Status};
 use napi_derive::napi;
 
 use crate::core::engine::{Engine as CoreEngine, Source};
 use crate::core::keys::INTERNED_KEYS;
-use crate::driver::{BoundSocket, Shared, Wake};
+use crate::driver::{BoundSocket, Closer, Shared, Wake};
 
 /// `send()` result when the address is not an IP literal: JS resolves it and calls again.
 const SEND_NOT_AN_IP: i32 = -1_000_000;
@@ -64,6 +64,9 @@ pub struct Engine {
     shared: Arc<Shared>,
     socket: Option<BoundSocket>,
     wake: Option<Arc<WakeFn>>,
+    /// Closes the socket when the Node environment goes away (a worker terminated, or the
+    /// process exiting without `destroy()`), so no task outlives its JS thread.
+    cleanup: Option<CleanupEnvHook<Closer>>,
     ipv6: bool,
     epoch: Instant,
 }
@@ -82,6 +85,7 @@ impl Engine {
             shared: Shared::new(CoreEngine::new(tick)),
             socket: None,
             wake: None,
+            cleanup: None,
             ipv6,
             epoch: Instant::now(),
         }
@@ -217,9 +221,9 @@ impl Engine {
         let addr = SocketAddr::new(ip, u16::try_from(port).unwrap_or(0));
         match BoundSocket::bind(addr, Arc::clone(&self.shared), wake_cb) {
             Ok(socket) => {
+                self.cleanup = Some(env.add_env_cleanup_hook(socket.closer(), |c| c.close())?);
                 self.socket = Some(socket);
                 self.wake = Some(wake_fn);
-                let _ = env;
                 Ok(0)
             }
             Err(e) => Ok(e.raw_os_error().unwrap_or(EINVAL)),
@@ -275,11 +279,15 @@ impl Engine {
 
     /// Closes the native socket (if any) and lets go of the wake function.
     #[napi]
-    pub fn close(&mut self) {
+    pub fn close(&mut self, env: Env) -> napi::Result<()> {
         if let Some(socket) = self.socket.take() {
             socket.close();
         }
         self.wake = None;
+        if let Some(hook) = self.cleanup.take() {
+            env.remove_env_cleanup_hook(hook)?;
+        }
+        Ok(())
     }
 
     /// Lets the wake function keep the event loop alive (dgram's `ref()`).

@@ -69,6 +69,17 @@ struct SendQueue {
     bytes: usize,
 }
 
+/// Stops a socket's task; cheap to clone and independent of the socket's owner.
+#[derive(Clone)]
+pub struct Closer(Arc<Notify>);
+
+impl Closer {
+    /// Stops the task (idempotent).
+    pub fn close(&self) {
+        self.0.notify_one();
+    }
+}
+
 /// A socket bound on the runtime, with its receive task running.
 pub struct BoundSocket {
     socket: Arc<UdpSocket>,
@@ -152,6 +163,11 @@ impl BoundSocket {
     /// Stops the task; the socket closes when the task lets go of it, on the runtime thread.
     pub fn close(&self) {
         self.shutdown.notify_one();
+    }
+
+    /// A handle that stops the task from elsewhere (an environment cleanup hook).
+    pub fn closer(&self) -> Closer {
+        Closer(Arc::clone(&self.shutdown))
     }
 }
 
