@@ -11,7 +11,8 @@
 //   --warmup MS        unmeasured warm-up before it (default 400; quick 200)
 //   --only REGEX       only configurations whose label matches, e.g. 'ping', '2p', 'storm|flood'
 //   --impls LIST       subset of ours,ref,floor (default all)
-//   --json FILE        also write the raw runs and medians there (default bench/results/latest.json)
+//   --json FILE        also write the raw runs there (default bench/results/latest.json)
+//   --from FILE        print the tables of a saved run again (no measurement)
 const { spawn, spawnSync } = require('child_process')
 const fs = require('fs')
 const os = require('os')
@@ -120,18 +121,37 @@ const selected = rttConfigs.filter((c) => !only || only.test(c.label))
 const doStorm = !only || only.test('timeout_storm')
 const doFlood = !only || only.test('garbage_flood')
 
+function header (st) {
+  const m = st.machine
+  console.log(`# krpc-socket benchmark  ${new Date(st.startedAt).toISOString()}`)
+  console.log(`command: ${st.command}`)
+  console.log(`machine: ${m.cpu}, ${m.mem_gb} GB, ${m.os}, Node ${m.node}`)
+  console.log(`ours: @dwdht/krpc-socket ${m.ours}${st.oursError ? '  -> n/a (load error): ' + st.oursError : ''}${st.oursCommit ? ' (git ' + st.oursCommit + ')' : ''}; ref: ${m.ref}`)
+  console.log(`runs per cell: ${st.opts.runs}; rtt window ${st.opts.warmup} ms warm-up + ${st.opts.duration} ms; loadavg at start: ${st.load0}`)
+  console.log('')
+}
+
+function gitHead () {
+  const r = spawnSync('git', ['-C', ROOT, 'log', '-1', '--format=%h'], { encoding: 'utf8' })
+  const d = spawnSync('git', ['-C', ROOT, 'status', '--porcelain', '--', 'index.js', 'lib', 'src'], { encoding: 'utf8' })
+  return r.status === 0 ? r.stdout.trim() + (d.stdout && d.stdout.trim() ? '+uncommitted' : '') : null
+}
+
 async function main () {
+  if (opts.from) {
+    // Re-render the tables of an earlier run from its saved raw results.
+    const st = JSON.parse(fs.readFileSync(opts.from, 'utf8'))
+    header(st)
+    report(st)
+    return
+  }
   const startedAt = new Date()
   const m = machine()
   const load0 = loadavg()
   const oursError = IMPLS.includes('ours') ? checkOurs() : 'not selected'
   const command = 'npm run bench' + (argv.length ? ' -- ' + argv.join(' ') : '')
-  console.log(`# krpc-socket benchmark  ${startedAt.toISOString()}`)
-  console.log(`command: ${command}`)
-  console.log(`machine: ${m.cpu}, ${m.mem_gb} GB, ${m.os}, Node ${m.node}`)
-  console.log(`ours: @dwdht/krpc-socket ${m.ours}${oursError ? '  -> n/a (load error): ' + oursError : ''}; ref: ${m.ref}`)
-  console.log(`runs per cell: ${opts.runs}; rtt window ${opts.warmup} ms warm-up + ${opts.duration} ms; loadavg at start: ${load0}`)
-  console.log('')
+  const st0 = { startedAt, command, machine: m, oursError, oursCommit: gitHead(), load0, opts }
+  header(st0)
 
   const rttImpls = IMPLS.filter((i) => !(i === 'ours' && oursError))
   const rpcImpls = rttImpls.filter((i) => i !== 'floor')
@@ -181,7 +201,31 @@ async function main () {
     }
   }
 
-  const load1 = loadavg()
+  const st = Object.assign(st0, {
+    load1: loadavg(),
+    wallS: (Date.now() - t0) / 1000,
+    impls: IMPLS,
+    selected: selected.map((c) => c.label),
+    doStorm,
+    doFlood,
+    raw
+  })
+  report(st)
+  if (opts.json) {
+    fs.mkdirSync(path.dirname(opts.json), { recursive: true })
+    fs.writeFileSync(opts.json, JSON.stringify(st, null, 1))
+    console.log(`raw results: ${path.relative(process.cwd(), opts.json)} (re-render with: node bench/run.js --from <file>)`)
+  }
+}
+
+function report (st) {
+  const { raw, oursError, load0, load1 } = st
+  const IMPLS = st.impls || ['ours', 'ref', 'floor']
+  const selected = rttConfigs.filter((c) => (st.selected || Object.keys(raw.rtt)).includes(c.label))
+  const doStorm = st.doStorm !== undefined ? st.doStorm : Object.keys(raw.storm).length > 0
+  const doFlood = st.doFlood !== undefined ? st.doFlood : Object.keys(raw.flood).length > 0
+  const opts = Object.assign({ runs: 3, stormCount: 50000, floodDuration: 3000 }, st.opts)
+  const rpcImpls = IMPLS.filter((i) => i !== 'floor' && !(i === 'ours' && oursError))
   const report = []
   const na = (impl) => impl === 'ours' && oursError ? 'n/a (load error)' : null
   // Median of a field over the successful runs; a cell with no successful run shows why.
@@ -213,7 +257,7 @@ async function main () {
         }
         vals[impl] = cols.map(([, k]) => med(per[impl], k))
         const okRuns = per[impl].filter((x) => x.ok)
-        const errs = okRuns.reduce((a, x) => a + (x.errors || 0) + (x.lost || 0), 0) + (per[impl].length - okRuns.length)
+        const errs = okRuns.reduce((a, x) => a + (x.errors_total || 0) + (x.lost || 0), 0) + (per[impl].length - okRuns.length)
         rows.push([...lead, impl, ...vals[impl].map((v) => fmt(v)), fmt(max(per[impl].map((x) => x.other_cpu_pct)), 0), String(errs)])
         if (impl === 'ref' && IMPLS.includes('ours')) {
           const o = vals.ours
@@ -227,7 +271,8 @@ async function main () {
     report.push('CPU and main-thread CPU are per 1000 completed queries, client + server (both processes in the 2-process rows);')
     report.push('"srv CPU" is the server process alone (2-process rows). "other CPU %" is the busy time of the rest of the machine')
     report.push('during the window (as % of all CPUs), the highest over the runs: a large value marks a noisy cell.')
-    report.push('ours/ref < 1 is better for latency and CPU, > 1 is better for q/s. "errors" = timeouts + lost datagrams + failed runs.')
+    report.push('ours/ref < 1 is better for latency and CPU, > 1 is better for q/s. "errors" = timeouts + lost datagrams + failed runs,')
+    report.push('summed over all runs, warm-up and drain included.')
     report.push('')
   }
 
@@ -288,14 +333,8 @@ async function main () {
     report.push('below 100 % means datagrams were dropped (socket buffer full) or the implementation warns differently.')
     report.push('')
   }
-  report.push(`loadavg (1/5/15 min) at start: ${load0}; at end: ${load1}. Wall time: ${((Date.now() - t0) / 1000).toFixed(0)} s.`)
+  report.push(`loadavg (1/5/15 min) at start: ${load0}; at end: ${load1}.` + (st.wallS ? ` Wall time: ${st.wallS.toFixed(0)} s.` : ''))
   console.log(report.join('\n'))
-
-  if (opts.json) {
-    fs.mkdirSync(path.dirname(opts.json), { recursive: true })
-    fs.writeFileSync(opts.json, JSON.stringify({ startedAt, command, machine: m, oursError, load0, load1, opts, raw }, null, 1))
-    console.log(`raw results: ${path.relative(process.cwd(), opts.json)}`)
-  }
 }
 
 main().catch((err) => { console.error(err); killChildren(); process.exit(1) })

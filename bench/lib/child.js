@@ -12,8 +12,8 @@ function killAll () {
 }
 process.on('exit', killAll)
 
-function forkServer (impl, workload, extraExecArgv) {
-  const child = fork(path.join(__dirname, 'server-child.js'), [impl, workload], {
+function forkServer (impl, workload, extraExecArgv, rcvbuf) {
+  const child = fork(path.join(__dirname, 'server-child.js'), [impl, workload, String(rcvbuf || 0)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     execArgv: extraExecArgv || []
   })

@@ -5,7 +5,7 @@ const dgram = require('dgram')
 const { loadRpc } = require('./impls')
 const { WORKLOADS, templates } = require('./workloads')
 
-function startServer (impl, workload, cb) {
+function startServer (impl, workload, cb, rcvbuf) {
   const stats = { queries: 0, warnings: 0, errors: 0, lastWarning: null }
   if (impl === 'floor') {
     const tpl = templates(workload)
@@ -23,6 +23,7 @@ function startServer (impl, workload, cb) {
     })
     sock.on('error', (err) => { stats.errors++; stats.lastWarning = String(err) })
     sock.bind(0, '127.0.0.1', () => {
+      if (rcvbuf) sock.setRecvBufferSize(rcvbuf)
       cb(null, { port: sock.address().port, stats, close: (done) => sock.close(done) })
     })
     return
@@ -42,6 +43,7 @@ function startServer (impl, workload, cb) {
   rpc.on('warning', (err) => { stats.warnings++; stats.lastWarning = String(err && err.message) })
   rpc.on('error', (err) => { stats.errors++; stats.lastWarning = String(err && err.message) })
   rpc.bind(0, '127.0.0.1', () => {
+    if (rcvbuf) rpc.socket.setRecvBufferSize(rcvbuf)
     cb(null, { port: rpc.address().port, stats, rpc, close: (done) => rpc.destroy(done) })
   })
 }

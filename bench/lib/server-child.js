@@ -1,12 +1,12 @@
 'use strict'
 // Server half of the two-process topology, run with child_process.fork():
-//   node server-child.js <impl> <workload>
+//   node server-child.js <impl> <workload> [rcvbuf bytes]
 // IPC protocol: -> {type:'ready', port} ; <- {cmd:'mark'} -> {type:'marked'}
 //               <- {cmd:'report'} -> {type:'report', ...} ; <- {cmd:'exit'} (or parent gone) -> exit
 const { startServer } = require('./serve')
 const cpu = require('./cpu')
 
-const [impl, workload] = process.argv.slice(2)
+const [impl, workload, rcvbuf] = process.argv.slice(2)
 const hardStop = setTimeout(() => process.exit(3), 120000) // bounded even if the parent forgets us
 hardStop.unref()
 
@@ -47,4 +47,4 @@ startServer(impl, workload, (err, srv) => {
     }
   })
   process.send({ type: 'ready', port: srv.port })
-})
+}, Number(rcvbuf) || 0)

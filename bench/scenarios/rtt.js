@@ -1,7 +1,7 @@
 'use strict'
 // Round-trip throughput/latency of one workload with N queries kept in flight.
 //   node bench/scenarios/rtt.js --impl ours|ref|floor --workload ping|find_node|get_peers
-//        --inflight 16 --topo 1p|2p [--warmup 400] [--duration 1500]
+//        --inflight 16 --topo 1p|2p [--warmup 400] [--duration 1500] [--rcvbuf 1048576]
 // 1p: client and server in this process; 2p: server in a forked child (its CPU is added in).
 // Prints one JSON line.
 const dgram = require('dgram')
@@ -16,6 +16,10 @@ const out = require('../lib/output')
 
 const opts = parseArgs(process.argv.slice(2), {
   impl: 'ref', workload: 'ping', inflight: 16, topo: '1p', warmup: 400, duration: 1500,
+  // SO_RCVBUF of client and server sockets (all implementations alike); 0 keeps the OS default
+  // (212992 here): it holds only ~125-165 replies, so a short stall with 256 in flight drops replies
+  // and those queries then sit out their 2 s timeout. The limit is net.core.rmem_max (4 MiB here).
+  rcvbuf: 1 << 20,
   serverExecArgv: '' // e.g. '--cpu-prof --cpu-prof-dir=/tmp/p' (used by bench/profile.js)
 })
 const base = { scenario: 'rtt', impl: opts.impl, workload: opts.workload, inflight: opts.inflight, topo: opts.topo }
@@ -38,6 +42,7 @@ async function makeClient (impl, workload, port, acct) {
     const sendTimes = new Float64Array(65536)
     const sock = dgram.createSocket('udp4')
     await new Promise((resolve) => sock.bind(0, '127.0.0.1', resolve))
+    if (opts.rcvbuf) sock.setRecvBufferSize(opts.rcvbuf)
     let tid = 0
     sock.on('message', (buf) => {
       const t1 = performance.now()
@@ -62,6 +67,7 @@ async function makeClient (impl, workload, port, acct) {
   const rpc = RPC()
   rpc.on('warning', () => { acct.warnings++ })
   await bindRpc(rpc)
+  if (opts.rcvbuf) rpc.socket.setRecvBufferSize(opts.rcvbuf)
   const peer = { host: '127.0.0.1', port }
   const query = WORKLOADS[workload].query
   return {
@@ -87,11 +93,11 @@ async function main () {
   let remote = null
   let port
   if (topo === '2p') {
-    remote = forkServer(impl, workload, opts.serverExecArgv ? String(opts.serverExecArgv).split(' ') : [])
+    remote = forkServer(impl, workload, opts.serverExecArgv ? String(opts.serverExecArgv).split(' ') : [], opts.rcvbuf)
     const ready = await remote.wait('ready', 10000)
     port = ready.port
   } else {
-    server = await new Promise((resolve, reject) => startServer(impl, workload, (e, s) => e ? reject(e) : resolve(s)))
+    server = await new Promise((resolve, reject) => startServer(impl, workload, (e, s) => e ? reject(e) : resolve(s), opts.rcvbuf))
     port = server.port
   }
 
@@ -142,7 +148,16 @@ async function main () {
     }, 250)
     : null
 
-  for (let i = 0; i < N; i++) { acct.inflight++; client.issue() }
+  // Ramp up to N in flight, 8 per event-loop turn: a cold burst of 256 overflows the receiver's
+  // socket buffer, and each lost query would then sit out its 2 s timeout inside the window.
+  await new Promise((resolve) => {
+    const step = () => {
+      for (let i = 0; i < 8 && acct.inflight < N; i++) { acct.inflight++; client.issue() }
+      if (acct.inflight < N) setImmediate(step)
+      else resolve()
+    }
+    step()
+  })
 
   await new Promise((resolve) => setTimeout(resolve, opts.warmup))
   const s0 = cpu.snapshot()
@@ -201,6 +216,7 @@ async function main () {
     warnings: acct.warnings,
     lost: acct.lost,
     srv_queries: srv ? srv.queries : server.stats.queries - srvQueries0, // since the window start
+    rcvbuf: opts.rcvbuf,
     main_thread_cpu_source: cpu.mainThreadSource()
   }))
 }
