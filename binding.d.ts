@@ -13,8 +13,13 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class Engine {
   /** `tick_ms` is k-rpc-socket's tick period; queries time out after four ticks. */
   constructor(ipv6: boolean, tickMs: number)
+  /**
+   * Opt-in hardening: port-aware reply matching, and a per-source inbound rate limit
+   * (`per_second` 0 turns it off).
+   */
+  configure(matchPort: boolean, perSecond: number, windowMs: number, blockMs: number): void
   /** Registers a query: returns `slot * 65536 + tid`, or -1 when every tid is in flight. */
-  register(lastTid: number, host: string, gen: number): number
+  register(lastTid: number, host: string, gen: number, port: number): number
   /** Frees a slot. */
   release(slot: number): void
   /** The slot holding `tid`, or -1. */
@@ -73,6 +78,7 @@ export interface EngineStats {
   droppedInbox: number
   droppedPortZero: number
   sendErrors: number
+  rateLimited: number
   queriesInFlight: number
 }
 

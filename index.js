@@ -62,10 +62,11 @@ function RPC (opts) {
     // Generation of the request in each slot: records about a slot refer to one registration.
     gens: [],
     nextGen: 0,
-    rinfo: null,
+    maxInflight: Infinity,
     onwake: () => drain(self, state, null)
   }
   Object.defineProperty(this, kState, { value: state })
+  configureHardening(engine, state, opts)
 
   this.socket = opts.socket || new NativeSocket(type, engine, state.onwake)
   this.socket.on('message', onmessage)
@@ -175,14 +176,17 @@ RPC.prototype.query = function (peer, query, cb) {
   }
 
   const state = this[kState]
+  // Opt-in cap (`maxInflight`); off by default, as the reference has none.
+  if (this.inflight >= state.maxInflight) {
+    process.nextTick(failQuery, this, req, tooManyQueries('Too many queries in flight: maxInflight is ' + state.maxInflight))
+    return
+  }
   const gen = state.nextGen = (state.nextGen + 1) | 0
-  const registered = state.engine.register(this._tick & 0xffff, String(host), gen)
+  const registered = state.engine.register(this._tick & 0xffff, String(host), gen, +peer.port || 0)
   // Difference: with all 65535 tids in flight the reference hands out a duplicate, and one
   // reply then completes the wrong query. Here the new query fails instead.
   if (registered < 0) {
-    const err = new Error('Too many queries in flight: no free transaction id')
-    err.code = 'ETOOMANYQUERIES'
-    process.nextTick(failQuery, this, req, err)
+    process.nextTick(failQuery, this, req, tooManyQueries('Too many queries in flight: no free transaction id'))
     return
   }
   const slot = Math.floor(registered / 65536)
@@ -413,6 +417,29 @@ function queryAfterDestroy (self, peer, query, cb) {
 
 function cancelledQuery (cb, peer) {
   cb(new Error('Query was cancelled'), null, peer)
+}
+
+function tooManyQueries (message) {
+  const err = new Error(message)
+  err.code = 'ETOOMANYQUERIES'
+  return err
+}
+
+// Opt-in hardening, all off by default so the defaults behave exactly like k-rpc-socket:
+// - matchPort: a reply must come from the queried port too (the reference checks the IP only,
+//   so anyone on that IP can answer with a guessed tid);
+// - maxInflight: queries beyond this many in flight fail at once with ETOOMANYQUERIES;
+// - rateLimit: true, or { perSecond, windowMs, blockMs }: a source averaging more than
+//   perSecond datagrams over windowMs is ignored for blockMs, before anything is decoded
+//   (libtorrent's DHT defaults: 5 per second over 10 s, blocked for 5 minutes).
+function configureHardening (engine, state, opts) {
+  const limit = opts.rateLimit === true ? {} : opts.rateLimit
+  if (opts.maxInflight > 0) state.maxInflight = opts.maxInflight
+  if (!opts.matchPort && !limit) return
+  const perSecond = limit ? (limit.perSecond > 0 ? limit.perSecond : 5) : 0
+  engine.configure(Boolean(opts.matchPort), perSecond,
+    limit && limit.windowMs > 0 ? limit.windowMs : 10000,
+    limit && limit.blockMs >= 0 ? limit.blockMs : 300000)
 }
 
 function failQuery (self, req, err) {

@@ -17,6 +17,7 @@ use napi_derive::napi;
 
 use crate::core::engine::{Engine as CoreEngine, Source};
 use crate::core::keys::INTERNED_KEYS;
+use crate::core::rate_limit::RateLimit;
 use crate::driver::{BoundSocket, Closer, Shared, Wake};
 
 /// `send()` result when the address is not an IP literal: JS resolves it and calls again.
@@ -47,6 +48,7 @@ pub struct EngineStats {
     pub dropped_inbox: f64,
     pub dropped_port_zero: f64,
     pub send_errors: f64,
+    pub rate_limited: f64,
     pub queries_in_flight: f64,
 }
 
@@ -95,14 +97,28 @@ impl Engine {
         self.epoch.elapsed().as_millis() as u64
     }
 
+    /// Opt-in hardening: port-aware reply matching, and a per-source inbound rate limit
+    /// (`per_second` 0 turns it off).
+    #[napi]
+    pub fn configure(&self, match_port: bool, per_second: u32, window_ms: f64, block_ms: f64) {
+        let mut engine = self.shared.engine();
+        engine.set_match_port(match_port);
+        engine.set_rate_limit((per_second > 0).then(|| RateLimit {
+            per_second,
+            window_ms: window_ms.max(1.0) as u64,
+            block_ms: block_ms.max(0.0) as u64,
+        }));
+    }
+
     /// Registers a query: returns `slot * 65536 + tid`, or -1 when every tid is in flight.
     #[napi(catch_unwind)]
-    pub fn register(&self, last_tid: u32, host: String, gen: u32) -> f64 {
+    pub fn register(&self, last_tid: u32, host: String, gen: u32, port: u32) -> f64 {
         let now = self.now_ms();
+        let port = u16::try_from(port).unwrap_or(0);
         match self
             .shared
             .engine()
-            .register(now, last_tid as u16, host.as_bytes(), gen)
+            .register_peer(now, last_tid as u16, host.as_bytes(), port, gen)
         {
             Ok((slot, tid)) => f64::from(slot) * 65536.0 + f64::from(tid),
             Err(_) => -1.0,
@@ -151,7 +167,8 @@ impl Engine {
             ipv6,
             port: u16::try_from(port).unwrap_or(0),
         };
-        self.shared.engine().ingest(datagram, source);
+        let now = self.now_ms();
+        self.shared.engine().ingest_at(datagram, source, now);
     }
 
     /// Moves the inbox to JS: the tape into `tape` (word 0 = words used; `-needed` when `tape`
@@ -219,7 +236,7 @@ impl Engine {
             caller.call((), ThreadsafeFunctionCallMode::NonBlocking);
         });
         let addr = SocketAddr::new(ip, u16::try_from(port).unwrap_or(0));
-        match BoundSocket::bind(addr, Arc::clone(&self.shared), wake_cb) {
+        match BoundSocket::bind(addr, Arc::clone(&self.shared), wake_cb, self.epoch) {
             Ok(socket) => {
                 self.cleanup = Some(env.add_env_cleanup_hook(socket.closer(), |c| c.close())?);
                 self.socket = Some(socket);
@@ -369,6 +386,7 @@ impl Engine {
             dropped_inbox: s.dropped_inbox as f64,
             dropped_port_zero: s.dropped_port_zero as f64,
             send_errors: s.send_errors as f64,
+            rate_limited: s.rate_limited as f64,
             queries_in_flight: s.queries_in_flight as f64,
         }
     }

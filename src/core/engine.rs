@@ -5,6 +5,7 @@
 use super::batch::Inbox;
 use super::bencode::{self, DecodeError};
 use super::classify::{classify, Class};
+use super::rate_limit::{Blocker, RateLimit};
 use super::stats::Stats;
 use super::tape::{
     K_DECODE_ERROR, K_ERROR_REPLY, K_OUT_OF_ORDER, K_QUERY, K_RESPONSE, K_SHORT_TID,
@@ -42,6 +43,10 @@ pub struct Engine {
     /// How long a query lives: four ticks of `floor(timeout / 4)`, the reference's ttl of 4.
     lifetime_ms: u64,
     expired: Vec<(u32, u32)>,
+    /// Opt-in: replies must also come from the queried port (the reference checks the IP only).
+    match_port: bool,
+    /// Opt-in: per-source inbound limit.
+    blocker: Option<Blocker>,
 }
 
 impl Engine {
@@ -53,7 +58,19 @@ impl Engine {
             stats: Stats::default(),
             lifetime_ms: tick_ms.saturating_mul(4),
             expired: Vec::new(),
+            match_port: false,
+            blocker: None,
         }
+    }
+
+    /// Turns port-aware reply matching on or off (off by default, as in the reference).
+    pub fn set_match_port(&mut self, on: bool) {
+        self.match_port = on;
+    }
+
+    /// Sets or removes the per-source inbound rate limit (none by default).
+    pub fn set_rate_limit(&mut self, limit: Option<RateLimit>) {
+        self.blocker = limit.map(Blocker::new);
     }
 
     /// Registers a query (see [`Transactions::register`]); returns `(slot, tid)`.
@@ -64,8 +81,22 @@ impl Engine {
         host: &[u8],
         gen: u32,
     ) -> Result<(u32, u16), RegisterError> {
+        self.register_peer(now_ms, last_tid, host, 0, gen)
+    }
+
+    /// [`Engine::register`] with the queried port, used when port matching is on.
+    pub fn register_peer(
+        &mut self,
+        now_ms: u64,
+        last_tid: u16,
+        host: &[u8],
+        port: u16,
+        gen: u32,
+    ) -> Result<(u32, u16), RegisterError> {
         let deadline = now_ms.saturating_add(self.lifetime_ms);
-        self.table.register(last_tid, host, gen, deadline)
+        let port = if self.match_port { port } else { 0 };
+        self.table
+            .register_peer(last_tid, host, port, gen, deadline)
     }
 
     /// Frees a slot (reply handled, cancelled or timed out on the JS side).
@@ -115,13 +146,25 @@ impl Engine {
         &mut self.inbox
     }
 
-    /// Decodes and classifies one datagram and queues the record JS needs for it (SPEC §7).
+    /// [`Engine::ingest_at`] for callers without a clock (no rate limit can apply).
     pub fn ingest(&mut self, datagram: &[u8], source: Source<'_>) -> Ingested {
+        self.ingest_at(datagram, source, 0)
+    }
+
+    /// Decodes and classifies one datagram received at `now_ms` and queues the record JS needs
+    /// for it (SPEC §7).
+    pub fn ingest_at(&mut self, datagram: &[u8], source: Source<'_>, now_ms: u64) -> Ingested {
         self.stats.datagrams_in += 1;
         self.stats.bytes_in += datagram.len() as u64;
         if source.port == 0 {
             self.stats.dropped_port_zero += 1;
             return Ingested::Dropped;
+        }
+        if let Some(blocker) = self.blocker.as_mut() {
+            if !blocker.admit(source.address, now_ms) {
+                self.stats.rate_limited += 1;
+                return Ingested::Dropped;
+            }
         }
         if !self.inbox.has_room_for(datagram.len()) {
             self.stats.dropped_inbox += 1;
@@ -190,7 +233,8 @@ impl Engine {
                 (K_UNEXPECTED_TID, -1, 0, i32::from(tid))
             }
             Some((slot, pending)) => {
-                let kind = if *pending.host != *source.address {
+                let wrong_port = pending.port != 0 && pending.port != source.port;
+                let kind = if *pending.host != *source.address || wrong_port {
                     self.stats.wrong_source += 1;
                     K_OUT_OF_ORDER
                 } else if error {
@@ -319,6 +363,32 @@ mod tests {
         assert!(queued > 0 && queued < 1000);
         assert_eq!(e.stats().dropped_inbox, 1000 - queued);
         assert_eq!(e.stats().dropped_port_zero, 1);
+    }
+
+    #[test]
+    fn port_matching_is_opt_in() {
+        let mut e = Engine::new(500);
+        e.register_peer(0, 0, b"127.0.0.1", 7000, 1).unwrap();
+        e.set_match_port(true);
+        e.register_peer(0, 1, b"127.0.0.1", 7000, 2).unwrap();
+        e.ingest(b"d1:t2:\x00\x011:y1:re", LOCAL);
+        e.ingest(b"d1:t2:\x00\x021:y1:re", LOCAL);
+        let kinds: Vec<_> = drain(&mut e).0.iter().map(|(h, _)| h[0]).collect();
+        assert_eq!(kinds, vec![K_RESPONSE, K_OUT_OF_ORDER]);
+    }
+
+    #[test]
+    fn rate_limited_sources_are_dropped_before_decoding() {
+        let mut e = Engine::new(500);
+        e.set_rate_limit(Some(RateLimit {
+            per_second: 1,
+            window_ms: 1000,
+            block_ms: 60_000,
+        }));
+        assert_eq!(e.ingest_at(b"d-3:e", LOCAL, 0), Ingested::Queued);
+        assert_eq!(e.ingest_at(b"d-3:e", LOCAL, 1), Ingested::Dropped);
+        assert_eq!(e.stats().rate_limited, 1);
+        assert_eq!(e.stats().malformed, 1, "the dropped one was never decoded");
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct Stats {
     pub dropped_inbox: u64,
     /// Datagrams from port 0 (dropped silently, as the reference does).
     pub dropped_port_zero: u64,
+    /// Datagrams dropped by the opt-in per-source rate limit, before decoding.
+    pub rate_limited: u64,
     /// Sends the kernel refused.
     pub send_errors: u64,
     /// Queries in flight when the snapshot was taken.

@@ -24,6 +24,8 @@ pub struct Pending {
     /// source address text (the reference compares `req.peer.host !== rinfo.address`), which keeps
     /// non-IP hosts of custom sockets (WebRTC ids and the like) working too.
     pub host: Box<[u8]>,
+    /// `peer.port`, compared with the reply's source port when port matching is on; 0 = any.
+    pub port: u16,
     /// Monotonic milliseconds after which the query has timed out.
     pub deadline_ms: u64,
 }
@@ -83,6 +85,18 @@ impl Transactions {
         gen: u32,
         deadline_ms: u64,
     ) -> Result<(u32, u16), RegisterError> {
+        self.register_peer(last_tid, host, 0, gen, deadline_ms)
+    }
+
+    /// [`Transactions::register`] with the peer's port, for port-aware matching.
+    pub fn register_peer(
+        &mut self,
+        last_tid: u16,
+        host: &[u8],
+        port: u16,
+        gen: u32,
+        deadline_ms: u64,
+    ) -> Result<(u32, u16), RegisterError> {
         if self.slot_by_tid.is_empty() {
             self.slot_by_tid = vec![0; TID_SPACE];
         }
@@ -98,6 +112,7 @@ impl Transactions {
             tid,
             gen,
             host: host.into(),
+            port,
             deadline_ms,
         });
         self.slot_by_tid[tid as usize] = slot + 1;

@@ -91,7 +91,13 @@ pub struct BoundSocket {
 
 impl BoundSocket {
     /// Binds `address` and starts feeding `shared`'s engine; `wake` is called when JS has work.
-    pub fn bind(address: SocketAddr, shared: Arc<Shared>, wake: Wake) -> io::Result<Self> {
+    /// `epoch` is the clock origin of the engine's `now_ms` values (rate limiting needs one).
+    pub fn bind(
+        address: SocketAddr,
+        shared: Arc<Shared>,
+        wake: Wake,
+        epoch: Instant,
+    ) -> io::Result<Self> {
         let domain = if address.is_ipv6() {
             Domain::IPV6
         } else {
@@ -122,6 +128,7 @@ impl BoundSocket {
             socket,
             shared,
             wake,
+            epoch,
             Arc::clone(&bound.queue),
             Arc::clone(&bound.writable),
             Arc::clone(&bound.shutdown),
@@ -185,11 +192,13 @@ async fn run(
     socket: Arc<UdpSocket>,
     shared: Arc<Shared>,
     wake: Wake,
+    epoch: Instant,
     queue: Arc<Mutex<SendQueue>>,
     writable: Arc<Notify>,
     shutdown: Arc<Notify>,
 ) {
-    let mut receiver = Receiver::new(socket.local_addr().map(|a| a.is_ipv6()).unwrap_or(false));
+    let ipv6 = socket.local_addr().map(|a| a.is_ipv6()).unwrap_or(false);
+    let mut receiver = Receiver::new(ipv6, epoch);
     loop {
         tokio::select! {
             biased;
@@ -232,18 +241,20 @@ struct Receiver {
     burst: Vec<u8>,
     marks: Vec<(usize, usize, SocketAddr)>,
     ipv6_socket: bool,
+    epoch: Instant,
     last_ip: Option<IpAddr>,
     address_text: [u8; 64],
     address_len: usize,
 }
 
 impl Receiver {
-    fn new(ipv6_socket: bool) -> Self {
+    fn new(ipv6_socket: bool, epoch: Instant) -> Self {
         Self {
             buffer: vec![0; RECV_BUFFER],
             burst: Vec::with_capacity(RECV_BUFFER),
             marks: Vec::with_capacity(IO_LOOP_BOUND),
             ipv6_socket,
+            epoch,
             last_ip: None,
             address_text: [0; 64],
             address_len: 0,
@@ -276,6 +287,7 @@ impl Receiver {
         if self.marks.is_empty() {
             return bounded;
         }
+        let now_ms = self.epoch.elapsed().as_millis() as u64;
         let mut engine = shared.engine();
         for i in 0..self.marks.len() {
             let (start, len, from) = self.marks[i];
@@ -285,7 +297,7 @@ impl Receiver {
                 ipv6: self.ipv6_socket,
                 port: from.port(),
             };
-            engine.ingest(&self.burst[start..start + len], source);
+            engine.ingest_at(&self.burst[start..start + len], source, now_ms);
         }
         let has_work = !engine.inbox_is_empty();
         drop(engine);
