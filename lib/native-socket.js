@@ -76,7 +76,8 @@ class NativeSocket extends EventEmitter {
         this.emit('error', err)
         return
       }
-      const errno = state.engine.bind(port || 0, ip, state.onwake)
+      // libuv reads the port with ToUint32 and keeps 16 bits: bind(cb), bind('0') mean port 0.
+      const errno = state.engine.bind(((port || 0) >>> 0) & 0xffff, ip, state.onwake)
       if (errno) {
         state.bindState = UNBOUND
         this.emit('error', errors.exceptionWithHostPort(errno, 'bind', ip, port))
@@ -111,7 +112,9 @@ class NativeSocket extends EventEmitter {
     healthCheck(this)
     if (state.bindState === UNBOUND) this.bind({ port: 0, exclusive: true }, null)
     if (state.bindState !== BOUND) {
-      enqueue(this, () => this.send(buffer, 0, buffer.byteLength, port, address, callback))
+      // The caller may reuse its buffer as soon as send() returns (the RPC's encoder does).
+      const copy = Buffer.from(buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength))
+      enqueue(this, () => this.send(copy, 0, copy.byteLength, port, address, callback))
       return
     }
     sendNow(this, state, buffer, port, address, callback)
