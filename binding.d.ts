@@ -35,8 +35,8 @@ export declare class Engine {
   drain(tape: Int32Array): Buffer | null
   /**
    * Binds a native socket; returns 0 or an errno. `address` is an IP literal (JS resolves
-   * names first, as dgram does). `wake` is called (weakly: it never keeps Node alive) when
-   * datagrams wait in the inbox.
+   * names first, as dgram does). `wake` is called when datagrams wait in the inbox: from
+   * Node's own loop when it can watch the socket, else from the runtime thread.
    */
   bind(port: number, address: string, wake: () => void): number
   /** The bound address, or null before bind. */
@@ -46,9 +46,9 @@ export declare class Engine {
    * or `SEND_NOT_AN_IP` when `address` needs a DNS lookup first.
    */
   send(buffer: Uint8Array, offset: number, length: number, port: number, address: string): number
-  /** Closes the native socket (if any) and lets go of the wake function. */
+  /** Closes the native socket (if any) and whatever watched it. */
   close(): void
-  /** Lets the wake function keep the event loop alive (dgram's `ref()`). */
+  /** Lets the socket keep the event loop alive (dgram's `ref()`). */
   ref(): void
   /** Undoes [`Engine::ref_loop`]. */
   unref(): void

@@ -6,11 +6,15 @@
 //! back as errno values so the JS side can build exactly the errors dgram would have thrown.
 //! Entry points that touch remote data are `catch_unwind`: no panic may cross into Node.
 
+mod main_loop;
+
+use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use napi::bindgen_prelude::{BufferSlice, Function, Int32Array, Int32ArraySlice};
+use napi::bindgen_prelude::{BufferSlice, Function, Int32Array, Int32ArraySlice, ToNapiValue};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{CleanupEnvHook, Env, Status};
 use napi_derive::napi;
@@ -18,7 +22,8 @@ use napi_derive::napi;
 use crate::core::engine::{Engine as CoreEngine, Source};
 use crate::core::keys::INTERNED_KEYS;
 use crate::core::rate_limit::RateLimit;
-use crate::driver::{BoundSocket, Closer, Shared, Wake};
+use crate::driver::{BoundSocket, Receive, Shared, Wake};
+use main_loop::Watcher;
 
 /// `send()` result when the address is not an IP literal: JS resolves it and calls again.
 const SEND_NOT_AN_IP: i32 = -1_000_000;
@@ -60,15 +65,34 @@ pub struct LocalAddress {
     pub ipv6: bool,
 }
 
+/// A bound socket and whatever tells JS about its datagrams.
+struct Io {
+    socket: Arc<BoundSocket>,
+    /// Node's loop watches the socket (the default: no thread hop per reply)...
+    watcher: Option<Watcher>,
+    /// ...or the runtime thread reads and wakes JS through this (weak: never keeps Node alive).
+    wake: Option<Arc<WakeFn>>,
+}
+
+impl Io {
+    fn shut(self) {
+        if let Some(watcher) = self.watcher {
+            watcher.stop();
+        }
+        self.socket.close();
+    }
+}
+
+type SharedIo = Rc<RefCell<Option<Io>>>;
+
 /// One KRPC socket's engine: transaction table, inbox and (once bound) a native UDP socket.
 #[napi]
 pub struct Engine {
     shared: Arc<Shared>,
-    socket: Option<BoundSocket>,
-    wake: Option<Arc<WakeFn>>,
+    io: SharedIo,
     /// Closes the socket when the Node environment goes away (a worker terminated, or the
-    /// process exiting without `destroy()`), so no task outlives its JS thread.
-    cleanup: Option<CleanupEnvHook<Closer>>,
+    /// process exiting without `destroy()`), so nothing outlives its JS thread.
+    cleanup: Option<CleanupEnvHook<SharedIo>>,
     ipv6: bool,
     epoch: Instant,
 }
@@ -85,8 +109,7 @@ impl Engine {
         };
         Self {
             shared: Shared::new(CoreEngine::new(tick)),
-            socket: None,
-            wake: None,
+            io: Rc::new(RefCell::new(None)),
             cleanup: None,
             ipv6,
             epoch: Instant::now(),
@@ -205,8 +228,8 @@ impl Engine {
     }
 
     /// Binds a native socket; returns 0 or an errno. `address` is an IP literal (JS resolves
-    /// names first, as dgram does). `wake` is called (weakly: it never keeps Node alive) when
-    /// datagrams wait in the inbox.
+    /// names first, as dgram does). `wake` is called when datagrams wait in the inbox: from
+    /// Node's own loop when it can watch the socket, else from the runtime thread.
     #[napi]
     pub fn bind(
         &mut self,
@@ -215,7 +238,7 @@ impl Engine {
         address: String,
         wake: Function<(), ()>,
     ) -> napi::Result<i32> {
-        if self.socket.is_some() {
+        if self.io.borrow().is_some() {
             return Ok(EINVAL);
         }
         let ip: IpAddr = match address.parse() {
@@ -225,32 +248,72 @@ impl Engine {
         if ip.is_ipv6() != self.ipv6 {
             return Ok(EINVAL);
         }
-        let wake_fn: Arc<WakeFn> = Arc::new(
-            wake.build_threadsafe_function::<()>()
-                .callee_handled::<false>()
-                .weak::<true>()
-                .build()?,
-        );
-        let caller = Arc::clone(&wake_fn);
-        let wake_cb: Wake = Arc::new(move || {
-            caller.call((), ThreadsafeFunctionCallMode::NonBlocking);
-        });
         let addr = SocketAddr::new(ip, u16::try_from(port).unwrap_or(0));
-        match BoundSocket::bind(addr, Arc::clone(&self.shared), wake_cb, self.epoch) {
-            Ok(socket) => {
-                self.cleanup = Some(env.add_env_cleanup_hook(socket.closer(), |c| c.close())?);
-                self.socket = Some(socket);
-                self.wake = Some(wake_fn);
-                Ok(0)
+        let receive = if main_loop::available() {
+            Receive::OnCaller
+        } else {
+            Receive::OnRuntime
+        };
+        let wake_fn: Option<Arc<WakeFn>> = match receive {
+            Receive::OnCaller => None,
+            Receive::OnRuntime => Some(Arc::new(
+                wake.build_threadsafe_function::<()>()
+                    .callee_handled::<false>()
+                    .weak::<true>()
+                    .build()?,
+            )),
+        };
+        let caller = wake_fn.clone();
+        let wake_cb: Wake = Arc::new(move || {
+            if let Some(f) = &caller {
+                f.call((), ThreadsafeFunctionCallMode::NonBlocking);
             }
-            Err(e) => Ok(e.raw_os_error().unwrap_or(EINVAL)),
-        }
+        });
+        let socket =
+            match BoundSocket::bind(addr, Arc::clone(&self.shared), wake_cb, self.epoch, receive) {
+                Ok(socket) => Arc::new(socket),
+                Err(e) => return Ok(e.raw_os_error().unwrap_or(EINVAL)),
+            };
+        let watcher = match receive {
+            Receive::OnRuntime => None,
+            Receive::OnCaller => {
+                let reader = Arc::clone(&socket);
+                // SAFETY: `wake` is a live JS function value of this call's scope.
+                let callback = unsafe { ToNapiValue::to_napi_value(env.raw(), wake)? };
+                Some(
+                    Watcher::start(
+                        env.raw(),
+                        socket.raw_fd(),
+                        callback,
+                        Box::new(move || reader.read_ready()),
+                    )
+                    .ok_or_else(|| {
+                        napi::Error::from_reason("cannot watch the socket on the event loop")
+                    })?,
+                )
+            }
+        };
+        *self.io.borrow_mut() = Some(Io {
+            socket,
+            watcher,
+            wake: wake_fn,
+        });
+        self.cleanup = Some(env.add_env_cleanup_hook(Rc::clone(&self.io), |io| {
+            if let Some(io) = io.borrow_mut().take() {
+                io.shut();
+            }
+        })?);
+        Ok(0)
+    }
+
+    fn with_socket<R>(&self, f: impl FnOnce(&BoundSocket) -> R) -> Option<R> {
+        self.io.borrow().as_ref().map(|io| f(&io.socket))
     }
 
     /// The bound address, or null before bind.
     #[napi]
     pub fn local_address(&self) -> Option<LocalAddress> {
-        self.socket.as_ref().map(|s| {
+        self.with_socket(|s| {
             let local = s.local_addr();
             LocalAddress {
                 address: local.ip().to_string(),
@@ -264,7 +327,8 @@ impl Engine {
     /// or `SEND_NOT_AN_IP` when `address` needs a DNS lookup first.
     #[napi(catch_unwind)]
     pub fn send(&self, buffer: &[u8], offset: u32, length: u32, port: u32, address: String) -> i32 {
-        let Some(socket) = self.socket.as_ref() else {
+        let io = self.io.borrow();
+        let Some(socket) = io.as_ref().map(|io| &io.socket) else {
             return -EBADF;
         };
         let (offset, length) = (offset as usize, length as usize);
@@ -294,34 +358,45 @@ impl Engine {
         }
     }
 
-    /// Closes the native socket (if any) and lets go of the wake function.
+    /// Closes the native socket (if any) and whatever watched it.
     #[napi]
     pub fn close(&mut self, env: Env) -> napi::Result<()> {
-        if let Some(socket) = self.socket.take() {
-            socket.close();
+        if let Some(io) = self.io.borrow_mut().take() {
+            io.shut();
         }
-        self.wake = None;
         if let Some(hook) = self.cleanup.take() {
             env.remove_env_cleanup_hook(hook)?;
         }
         Ok(())
     }
 
-    /// Lets the wake function keep the event loop alive (dgram's `ref()`).
+    /// Lets the socket keep the event loop alive (dgram's `ref()`).
     #[napi(js_name = "ref")]
     pub fn ref_loop(&self, env: Env) {
-        if let Some(wake) = &self.wake {
-            // SAFETY: called on the JS thread that owns the function, as napi requires.
-            unsafe { napi::sys::napi_ref_threadsafe_function(env.raw(), wake.raw()) };
-        }
+        self.set_ref(env, true);
     }
 
     /// Undoes [`Engine::ref_loop`].
     #[napi(js_name = "unref")]
     pub fn unref_loop(&self, env: Env) {
-        if let Some(wake) = &self.wake {
-            // SAFETY: as above.
-            unsafe { napi::sys::napi_unref_threadsafe_function(env.raw(), wake.raw()) };
+        self.set_ref(env, false);
+    }
+
+    fn set_ref(&self, env: Env, keep_alive: bool) {
+        let io = self.io.borrow();
+        let Some(io) = io.as_ref() else { return };
+        if let Some(watcher) = &io.watcher {
+            watcher.set_ref(keep_alive);
+        }
+        if let Some(wake) = &io.wake {
+            // SAFETY: called on the JS thread that owns the function, as napi requires.
+            unsafe {
+                if keep_alive {
+                    napi::sys::napi_ref_threadsafe_function(env.raw(), wake.raw());
+                } else {
+                    napi::sys::napi_unref_threadsafe_function(env.raw(), wake.raw());
+                }
+            }
         }
     }
 
@@ -350,22 +425,18 @@ impl Engine {
     }
 
     fn buffer_size(&self, get: impl Fn(&socket2::SockRef<'_>) -> std::io::Result<usize>) -> i64 {
-        match &self.socket {
+        match self.with_socket(|s| get(&s.sock_ref())) {
             None => -i64::from(EBADF),
-            Some(s) => match get(&s.sock_ref()) {
-                Ok(n) => n as i64,
-                Err(e) => -i64::from(e.raw_os_error().unwrap_or(EINVAL)),
-            },
+            Some(Ok(n)) => n as i64,
+            Some(Err(e)) => -i64::from(e.raw_os_error().unwrap_or(EINVAL)),
         }
     }
 
     fn set_buffer_size(&self, set: impl Fn(&socket2::SockRef<'_>) -> std::io::Result<()>) -> i32 {
-        match &self.socket {
+        match self.with_socket(|s| set(&s.sock_ref())) {
             None => EBADF,
-            Some(s) => match set(&s.sock_ref()) {
-                Ok(()) => 0,
-                Err(e) => e.raw_os_error().unwrap_or(EINVAL),
-            },
+            Some(Ok(())) => 0,
+            Some(Err(e)) => e.raw_os_error().unwrap_or(EINVAL),
         }
     }
 

@@ -7,7 +7,8 @@
 //! sit in a FIFO queue, so expiring requests costs O(expired) instead of a scan per tick.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Number of usable tids: 1..=65535 (k-rpc-socket never hands out 0).
 const TID_SPACE: usize = 65536;
@@ -43,9 +44,9 @@ pub enum RegisterError {
 pub struct Transactions {
     slots: Vec<Option<Pending>>,
     free_slots: BinaryHeap<Reverse<u32>>,
-    /// `slot + 1` for each tid in flight, 0 when the tid is free. Allocated on first use: 256 KiB
-    /// of zeroed memory the kernel maps lazily, in exchange for lookups with no hashing at all.
-    slot_by_tid: Vec<u32>,
+    /// The slot of each tid in flight. A hash map sized by what is in flight (a flat 65536-entry
+    /// array per socket made 10,000 short-lived sockets fragment the allocator by 60 MB).
+    slot_by_tid: HashMap<u16, u32, BuildHasherDefault<TidHasher>>,
     /// `(deadline, slot, gen)` in registration order. All requests of one table share a lifetime,
     /// so registration order is deadline order; completed requests are skipped lazily when their
     /// entry reaches the front (their `gen` no longer matches).
@@ -97,9 +98,6 @@ impl Transactions {
         gen: u32,
         deadline_ms: u64,
     ) -> Result<(u32, u16), RegisterError> {
-        if self.slot_by_tid.is_empty() {
-            self.slot_by_tid = vec![0; TID_SPACE];
-        }
         let tid = self.next_free_tid(last_tid)?;
         let slot = match self.free_slots.pop() {
             Some(Reverse(slot)) => slot,
@@ -115,7 +113,7 @@ impl Transactions {
             port,
             deadline_ms,
         });
-        self.slot_by_tid[tid as usize] = slot + 1;
+        self.slot_by_tid.insert(tid, slot);
         self.deadlines.push_back((deadline_ms, slot, gen));
         self.in_flight += 1;
         Ok((slot, tid))
@@ -125,7 +123,7 @@ impl Transactions {
         let mut tid = last_tid;
         for _ in 0..TID_SPACE - 1 {
             tid = if tid == u16::MAX { 1 } else { tid + 1 };
-            if self.slot_by_tid[tid as usize] == 0 {
+            if !self.slot_by_tid.contains_key(&tid) {
                 return Ok(tid);
             }
         }
@@ -136,9 +134,7 @@ impl Transactions {
     /// reference's `_cancel` on an empty slot.
     pub fn release(&mut self, slot: u32) -> Option<Pending> {
         let pending = self.slots.get_mut(slot as usize)?.take()?;
-        if let Some(entry) = self.slot_by_tid.get_mut(pending.tid as usize) {
-            *entry = 0;
-        }
+        self.slot_by_tid.remove(&pending.tid);
         self.free_slots.push(Reverse(slot));
         self.in_flight -= 1;
         Some(pending)
@@ -146,11 +142,7 @@ impl Transactions {
 
     /// The slot and request currently holding `tid`. tid 0 is never in flight.
     pub fn lookup(&self, tid: u16) -> Option<(u32, &Pending)> {
-        let slot = self.slot_by_tid.get(tid as usize).copied().unwrap_or(0);
-        if slot == 0 {
-            return None;
-        }
-        let slot = slot - 1;
+        let slot = *self.slot_by_tid.get(&tid)?;
         let pending = self.slots.get(slot as usize)?.as_ref()?;
         Some((slot, pending))
     }
@@ -187,6 +179,27 @@ impl Transactions {
             .iter()
             .enumerate()
             .filter_map(|(i, p)| p.as_ref().map(|p| (i as u32, p)))
+    }
+}
+
+/// Tids are small sequential integers: one multiply spreads them over the hash space, far
+/// cheaper than SipHash, and remote input never chooses them (they are ours).
+#[derive(Default)]
+struct TidHasher(u64);
+
+impl Hasher for TidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u16(&mut self, tid: u16) {
+        self.0 = u64::from(tid).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 

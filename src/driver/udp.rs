@@ -1,22 +1,31 @@
-//! A bound UDP socket: a receive task that feeds the engine, and sends that go straight to the
-//! kernel from the caller's thread.
+//! A bound UDP socket: sends that go straight to the kernel from the caller's thread, a Tokio
+//! task that flushes what the kernel could not take at once, and a receive path.
+//!
+//! Receiving happens in one of two places (`Receive`):
+//! * `OnCaller`: whoever owns the event loop of the JS thread (the binding, with libuv) is told
+//!   about readability and calls [`BoundSocket::read_ready`] there. Nothing crosses a thread, so
+//!   a reply costs no thread wake-up: on an idle VM each wake-up of a sleeping thread costs tens of
+//!   microseconds, which dominated the round trip of a single query.
+//! * `OnRuntime`: a Tokio task reads and wakes JS through the [`Wake`] callback once per batch.
+//!   Used where the caller's loop cannot be reached.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use socket2::{Domain, SockAddr, SockRef, Socket, Type};
-use tokio::net::UdpSocket;
+use socket2::{Domain, SockRef, Socket, Type};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::sync::Notify;
 
 use super::runtime;
 use crate::core::engine::{Engine, Source};
 
-/// Most datagrams read per wake-up before the task yields, so one flooded socket cannot starve
-/// the others on the shared runtime thread (quinn bounds its receive loop the same way).
+/// Most datagrams read per wake-up before control goes back to the loop, so one flooded socket
+/// cannot starve timers, sends or other sockets (quinn bounds its receive loop the same way).
 const IO_LOOP_BOUND: usize = 160;
 /// Most time spent reading per wake-up, for the same reason.
 const RECV_TIME_BOUND: Duration = Duration::from_micros(500);
@@ -25,11 +34,22 @@ const RECV_BUFFER: usize = 65536;
 /// Bytes queued while the kernel's send buffer is full. dgram queues without a limit; past this
 /// a send fails with ENOBUFS instead of growing memory forever.
 const MAX_QUEUED_SEND_BYTES: usize = 4 << 20;
+/// ENOBUFS on Linux; the value only feeds the error text JS shows.
+const ENOBUFS: i32 = 105;
 
 /// Tells JS that the inbox has something. Called at most once per drain.
 pub type Wake = Arc<dyn Fn() + Send + Sync>;
 
-/// What the JS thread and the receive task share.
+/// Where datagrams are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receive {
+    /// On the caller's thread, when its event loop reports readability.
+    OnCaller,
+    /// On the runtime thread.
+    OnRuntime,
+}
+
+/// What the JS thread and the runtime share.
 pub struct Shared {
     engine: Mutex<Engine>,
     /// Set when JS has been woken and has not drained yet: wake only on the empty -> non-empty edge.
@@ -80,23 +100,26 @@ impl Closer {
     }
 }
 
-/// A socket bound on the runtime, with its receive task running.
+/// A socket bound on the runtime, with its task running.
 pub struct BoundSocket {
-    socket: Arc<UdpSocket>,
+    socket: Arc<AsyncFd<UdpSocket>>,
     local: SocketAddr,
+    shared: Arc<Shared>,
+    receiver: Mutex<Receiver>,
     queue: Arc<Mutex<SendQueue>>,
     writable: Arc<Notify>,
     shutdown: Arc<Notify>,
 }
 
 impl BoundSocket {
-    /// Binds `address` and starts feeding `shared`'s engine; `wake` is called when JS has work.
-    /// `epoch` is the clock origin of the engine's `now_ms` values (rate limiting needs one).
+    /// Binds `address` and starts its task. `wake` is called when JS has work (only used with
+    /// `Receive::OnRuntime`); `epoch` is the clock origin of the engine's `now_ms` values.
     pub fn bind(
         address: SocketAddr,
         shared: Arc<Shared>,
         wake: Wake,
         epoch: Instant,
+        receive: Receive,
     ) -> io::Result<Self> {
         let domain = if address.is_ipv6() {
             Domain::IPV6
@@ -110,13 +133,26 @@ impl BoundSocket {
             .as_socket()
             .ok_or_else(|| io::Error::from(io::ErrorKind::AddrNotAvailable))?;
         let handle = runtime::handle()?;
+        // Reading on the caller's thread: the runtime watches writability only, so incoming
+        // datagrams never wake its thread.
+        let interest = match receive {
+            Receive::OnCaller => Interest::WRITABLE,
+            Receive::OnRuntime => Interest::READABLE | Interest::WRITABLE,
+        };
         let socket = {
             let _context = handle.enter();
-            Arc::new(UdpSocket::from_std(socket.into())?)
+            // SAFETY: the AsyncFd owns the std socket, so the descriptor stays open and the
+            // same for the AsyncFd's whole life.
+            let registered =
+                unsafe { AsyncFd::register_with_interest(UdpSocket::from(socket), interest) };
+            Arc::new(registered.map_err(|e| e.into_parts().1)?)
         };
+        let ipv6 = local.is_ipv6();
         let bound = Self {
             socket: Arc::clone(&socket),
             local,
+            shared: Arc::clone(&shared),
+            receiver: Mutex::new(Receiver::new(ipv6, epoch)),
             queue: Arc::new(Mutex::new(SendQueue {
                 datagrams: VecDeque::new(),
                 bytes: 0,
@@ -124,11 +160,11 @@ impl BoundSocket {
             writable: Arc::new(Notify::new()),
             shutdown: Arc::new(Notify::new()),
         };
+        let reader = (receive == Receive::OnRuntime).then(|| (Receiver::new(ipv6, epoch), wake));
         handle.spawn(run(
             socket,
             shared,
-            wake,
-            epoch,
+            reader,
             Arc::clone(&bound.queue),
             Arc::clone(&bound.writable),
             Arc::clone(&bound.shutdown),
@@ -141,19 +177,34 @@ impl BoundSocket {
         self.local
     }
 
+    /// The file descriptor, for an event loop to watch.
+    #[cfg(unix)]
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.socket.get_ref().as_raw_fd()
+    }
+
+    /// Reads what is waiting (bounded) into the engine, on the calling thread. Returns true when
+    /// JS has records to drain.
+    pub fn read_ready(&self) -> bool {
+        let mut receiver = self.receiver.lock().unwrap_or_else(|p| p.into_inner());
+        receiver.read_burst(self.socket.get_ref(), &self.shared);
+        !self.shared.engine().inbox_is_empty()
+    }
+
     /// Sends one datagram. Tries the kernel right away on the calling thread (no hop to the
     /// runtime thread, so no added latency); if the send buffer is full, queues it for the task,
     /// keeping order with anything queued before.
     pub fn send(&self, data: &[u8], to: SocketAddr) -> io::Result<usize> {
         let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         if queue.datagrams.is_empty() {
-            match SockRef::from(&*self.socket).send_to(data, &SockAddr::from(to)) {
+            match self.socket.get_ref().send_to(data, to) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 result => return result,
             }
         }
         if queue.bytes + data.len() > MAX_QUEUED_SEND_BYTES {
-            return Err(io::Error::from_raw_os_error(libc_enobufs()));
+            return Err(io::Error::from_raw_os_error(ENOBUFS));
         }
         queue.bytes += data.len();
         queue.datagrams.push_back((data.to_vec(), to));
@@ -164,10 +215,10 @@ impl BoundSocket {
 
     /// Socket options by reference (buffer sizes).
     pub fn sock_ref(&self) -> SockRef<'_> {
-        SockRef::from(&*self.socket)
+        SockRef::from(self.socket.get_ref())
     }
 
-    /// Stops the task; the socket closes when the task lets go of it, on the runtime thread.
+    /// Stops the task; the socket closes when the last owner lets go of it.
     pub fn close(&self) {
         self.shutdown.notify_one();
     }
@@ -184,40 +235,50 @@ impl Drop for BoundSocket {
     }
 }
 
-fn libc_enobufs() -> i32 {
-    105 // ENOBUFS on Linux; the value only feeds the error text JS shows.
-}
-
 async fn run(
-    socket: Arc<UdpSocket>,
+    socket: Arc<AsyncFd<UdpSocket>>,
     shared: Arc<Shared>,
-    wake: Wake,
-    epoch: Instant,
+    mut reader: Option<(Receiver, Wake)>,
     queue: Arc<Mutex<SendQueue>>,
     writable: Arc<Notify>,
     shutdown: Arc<Notify>,
 ) {
-    let ipv6 = socket.local_addr().map(|a| a.is_ipv6()).unwrap_or(false);
-    let mut receiver = Receiver::new(ipv6, epoch);
     loop {
         tokio::select! {
             biased;
             _ = shutdown.notified() => return,
             _ = writable.notified() => flush(&socket, &queue, &shared).await,
-            ready = socket.readable() => {
-                if ready.is_err() {
-                    return;
+            ready = readable(&socket, reader.is_some()) => {
+                let Ok(mut guard) = ready else { return };
+                let Some((receiver, wake)) = reader.as_mut() else { continue };
+                let bounded = receiver.read_burst(socket.get_ref(), &shared);
+                if !shared.engine().inbox_is_empty() {
+                    shared.wake_if_needed(wake);
                 }
-                if receiver.read_burst(&socket, &shared, &wake) {
+                if bounded {
                     tokio::task::yield_now().await;
+                } else {
+                    guard.clear_ready();
                 }
             }
         }
     }
 }
 
+/// Readability of the socket, or never when the caller reads.
+async fn readable(
+    socket: &AsyncFd<UdpSocket>,
+    reading: bool,
+) -> io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, UdpSocket>> {
+    if reading {
+        socket.readable().await
+    } else {
+        std::future::pending().await
+    }
+}
+
 /// Sends what the JS thread had to queue, waiting for the kernel as needed.
-async fn flush(socket: &UdpSocket, queue: &Mutex<SendQueue>, shared: &Shared) {
+async fn flush(socket: &AsyncFd<UdpSocket>, queue: &Mutex<SendQueue>, shared: &Shared) {
     loop {
         let next = {
             let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
@@ -229,17 +290,39 @@ async fn flush(socket: &UdpSocket, queue: &Mutex<SendQueue>, shared: &Shared) {
                 None => return,
             }
         };
-        if socket.send_to(&next.0, next.1).await.is_err() {
+        let result = loop {
+            let Ok(mut guard) = socket.writable().await else {
+                return;
+            };
+            match guard.try_io(|s| s.get_ref().send_to(&next.0, next.1)) {
+                Ok(result) => break result,
+                Err(_would_block) => continue,
+            }
+        };
+        if result.is_err() {
             shared.engine().count_send_error();
         }
     }
 }
 
-/// Reads datagrams in bursts and ingests each burst under one lock.
-struct Receiver {
+/// Scratch memory for reading, one set per thread (the JS thread, the runtime thread) instead of
+/// per socket: a socket costs no 128 KiB of buffers, and short-lived sockets do not churn them.
+struct Scratch {
     buffer: Vec<u8>,
     burst: Vec<u8>,
     marks: Vec<(usize, usize, SocketAddr)>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch {
+        buffer: vec![0; RECV_BUFFER],
+        burst: Vec::with_capacity(RECV_BUFFER),
+        marks: Vec::with_capacity(IO_LOOP_BOUND),
+    });
+}
+
+/// Reads datagrams in bursts and ingests each burst under one lock.
+struct Receiver {
     ipv6_socket: bool,
     epoch: Instant,
     last_ip: Option<IpAddr>,
@@ -250,9 +333,6 @@ struct Receiver {
 impl Receiver {
     fn new(ipv6_socket: bool, epoch: Instant) -> Self {
         Self {
-            buffer: vec![0; RECV_BUFFER],
-            burst: Vec::with_capacity(RECV_BUFFER),
-            marks: Vec::with_capacity(IO_LOOP_BOUND),
             ipv6_socket,
             epoch,
             last_ip: None,
@@ -261,48 +341,67 @@ impl Receiver {
         }
     }
 
-    /// Returns true when it stopped because of its bounds (more may be waiting).
-    fn read_burst(&mut self, socket: &UdpSocket, shared: &Shared, wake: &Wake) -> bool {
+    /// Reads until the socket is empty or a bound is hit; returns true when it stopped because of
+    /// a bound (more may be waiting).
+    fn read_burst(&mut self, socket: &UdpSocket, shared: &Shared) -> bool {
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => self.read_burst_with(&mut scratch, socket, shared),
+            // Only reachable if reading re-entered itself on this thread; the next readiness
+            // event reads instead.
+            Err(_) => false,
+        })
+    }
+
+    fn read_burst_with(
+        &mut self,
+        scratch: &mut Scratch,
+        socket: &UdpSocket,
+        shared: &Shared,
+    ) -> bool {
+        let Scratch {
+            buffer,
+            burst,
+            marks,
+        } = scratch;
         let started = Instant::now();
         let mut bounded = false;
-        self.burst.clear();
-        self.marks.clear();
+        burst.clear();
+        marks.clear();
         loop {
-            match socket.try_recv_from(&mut self.buffer) {
+            match socket.recv_from(buffer) {
                 Ok((len, from)) => {
-                    let start = self.burst.len();
-                    self.burst.extend_from_slice(&self.buffer[..len]);
-                    self.marks.push((start, len, from));
+                    let start = burst.len();
+                    burst.extend_from_slice(&buffer[..len]);
+                    marks.push((start, len, from));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // ICMP errors surface on unconnected sockets only with IP_RECVERR; anything
                 // else is transient for UDP. Try again on the next readiness event.
                 Err(_) => break,
             }
-            if self.marks.len() >= IO_LOOP_BOUND || started.elapsed() >= RECV_TIME_BOUND {
+            if marks.len() >= IO_LOOP_BOUND || started.elapsed() >= RECV_TIME_BOUND {
                 bounded = true;
                 break;
             }
         }
-        if self.marks.is_empty() {
+        if marks.is_empty() {
             return bounded;
         }
         let now_ms = self.epoch.elapsed().as_millis() as u64;
         let mut engine = shared.engine();
-        for i in 0..self.marks.len() {
-            let (start, len, from) = self.marks[i];
+        for &(start, len, from) in marks.iter() {
             self.format_address(from.ip());
             let source = Source {
                 address: &self.address_text[..self.address_len],
                 ipv6: self.ipv6_socket,
                 port: from.port(),
             };
-            engine.ingest_at(&self.burst[start..start + len], source, now_ms);
+            engine.ingest_at(&burst[start..start + len], source, now_ms);
         }
-        let has_work = !engine.inbox_is_empty();
-        drop(engine);
-        if has_work {
-            shared.wake_if_needed(wake);
+        // A 60 KB flood burst should not pin its capacity on every thread forever.
+        if burst.capacity() > 4 * RECV_BUFFER {
+            burst.shrink_to(RECV_BUFFER);
         }
         bounded
     }
