@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -102,7 +103,7 @@ impl Closer {
 
 /// A socket bound on the runtime, with its task running.
 pub struct BoundSocket {
-    socket: Arc<AsyncFd<UdpSocket>>,
+    socket: Arc<UdpSocket>,
     local: SocketAddr,
     shared: Arc<Shared>,
     receiver: Mutex<Receiver>,
@@ -133,19 +134,16 @@ impl BoundSocket {
             .as_socket()
             .ok_or_else(|| io::Error::from(io::ErrorKind::AddrNotAvailable))?;
         let handle = runtime::handle()?;
-        // Reading on the caller's thread: the runtime watches writability only, so incoming
-        // datagrams never wake its thread.
-        let interest = match receive {
-            Receive::OnCaller => Interest::WRITABLE,
-            Receive::OnRuntime => Interest::READABLE | Interest::WRITABLE,
-        };
-        let socket = {
-            let _context = handle.enter();
-            // SAFETY: the AsyncFd owns the std socket, so the descriptor stays open and the
-            // same for the AsyncFd's whole life.
-            let registered =
-                unsafe { AsyncFd::register_with_interest(UdpSocket::from(socket), interest) };
-            Arc::new(registered.map_err(|e| e.into_parts().1)?)
+        let socket = Arc::new(UdpSocket::from(socket));
+        // Reading on the runtime: it watches the socket for its whole life. Reading on the
+        // caller's thread: the runtime does not watch it at all (see `flush`), so neither
+        // incoming datagrams nor completed sends wake the runtime's thread.
+        let watched = match receive {
+            Receive::OnCaller => None,
+            Receive::OnRuntime => {
+                let _context = handle.enter();
+                Some(watch(&socket, Interest::READABLE | Interest::WRITABLE)?)
+            }
         };
         let ipv6 = local.is_ipv6();
         let bound = Self {
@@ -163,6 +161,7 @@ impl BoundSocket {
         let reader = (receive == Receive::OnRuntime).then(|| (Receiver::new(ipv6, epoch), wake));
         handle.spawn(run(
             socket,
+            watched,
             shared,
             reader,
             Arc::clone(&bound.queue),
@@ -179,16 +178,15 @@ impl BoundSocket {
 
     /// The file descriptor, for an event loop to watch.
     #[cfg(unix)]
-    pub fn raw_fd(&self) -> std::os::fd::RawFd {
-        use std::os::fd::AsRawFd;
-        self.socket.get_ref().as_raw_fd()
+    pub fn raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
     }
 
     /// Reads what is waiting (bounded) into the engine, on the calling thread. Returns true when
     /// JS has records to drain.
     pub fn read_ready(&self) -> bool {
         let mut receiver = self.receiver.lock().unwrap_or_else(|p| p.into_inner());
-        receiver.read_burst(self.socket.get_ref(), &self.shared);
+        receiver.read_burst(&self.socket, &self.shared);
         !self.shared.engine().inbox_is_empty()
     }
 
@@ -198,7 +196,7 @@ impl BoundSocket {
     pub fn send(&self, data: &[u8], to: SocketAddr) -> io::Result<usize> {
         let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         if queue.datagrams.is_empty() {
-            match self.socket.get_ref().send_to(data, to) {
+            match self.socket.send_to(data, to) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 result => return result,
             }
@@ -215,7 +213,7 @@ impl BoundSocket {
 
     /// Socket options by reference (buffer sizes).
     pub fn sock_ref(&self) -> SockRef<'_> {
-        SockRef::from(self.socket.get_ref())
+        SockRef::from(&*self.socket)
     }
 
     /// Stops the task; the socket closes when the last owner lets go of it.
@@ -235,8 +233,27 @@ impl Drop for BoundSocket {
     }
 }
 
+/// The socket's descriptor, for registering with the runtime without giving it ownership: the
+/// socket stays owned by its `Arc`, which outlives every registration (they are dropped first).
+struct Descriptor(RawFd);
+
+impl AsRawFd for Descriptor {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+fn watch(socket: &UdpSocket, interest: Interest) -> io::Result<AsyncFd<Descriptor>> {
+    // SAFETY: the descriptor belongs to a socket that the caller keeps open for longer than
+    // the returned registration (both live in the same task, the socket in an Arc).
+    let registered =
+        unsafe { AsyncFd::register_with_interest(Descriptor(socket.as_raw_fd()), interest) };
+    registered.map_err(|e| e.into_parts().1)
+}
+
 async fn run(
-    socket: Arc<AsyncFd<UdpSocket>>,
+    socket: Arc<UdpSocket>,
+    watched: Option<AsyncFd<Descriptor>>,
     shared: Arc<Shared>,
     mut reader: Option<(Receiver, Wake)>,
     queue: Arc<Mutex<SendQueue>>,
@@ -247,11 +264,11 @@ async fn run(
         tokio::select! {
             biased;
             _ = shutdown.notified() => return,
-            _ = writable.notified() => flush(&socket, &queue, &shared).await,
-            ready = readable(&socket, reader.is_some()) => {
+            _ = writable.notified() => flush(&socket, watched.as_ref(), &queue, &shared).await,
+            ready = readable(watched.as_ref(), reader.is_some()) => {
                 let Ok(mut guard) = ready else { return };
                 let Some((receiver, wake)) = reader.as_mut() else { continue };
-                let bounded = receiver.read_burst(socket.get_ref(), &shared);
+                let bounded = receiver.read_burst(&socket, &shared);
                 if !shared.engine().inbox_is_empty() {
                     shared.wake_if_needed(wake);
                 }
@@ -267,18 +284,34 @@ async fn run(
 
 /// Readability of the socket, or never when the caller reads.
 async fn readable(
-    socket: &AsyncFd<UdpSocket>,
+    watched: Option<&AsyncFd<Descriptor>>,
     reading: bool,
-) -> io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, UdpSocket>> {
-    if reading {
-        socket.readable().await
-    } else {
-        std::future::pending().await
+) -> io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, Descriptor>> {
+    match watched {
+        Some(fd) if reading => fd.readable().await,
+        _ => std::future::pending().await,
     }
 }
 
-/// Sends what the JS thread had to queue, waiting for the kernel as needed.
-async fn flush(socket: &AsyncFd<UdpSocket>, queue: &Mutex<SendQueue>, shared: &Shared) {
+/// Sends what the JS thread had to queue, waiting for the kernel as needed. When the runtime
+/// does not watch the socket already, it does so only for the duration of the flush.
+async fn flush(
+    socket: &UdpSocket,
+    watched: Option<&AsyncFd<Descriptor>>,
+    queue: &Mutex<SendQueue>,
+    shared: &Shared,
+) {
+    let temporary;
+    let fd = match watched {
+        Some(fd) => fd,
+        None => match watch(socket, Interest::WRITABLE) {
+            Ok(fd) => {
+                temporary = fd;
+                &temporary
+            }
+            Err(_) => return,
+        },
+    };
     loop {
         let next = {
             let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
@@ -291,10 +324,10 @@ async fn flush(socket: &AsyncFd<UdpSocket>, queue: &Mutex<SendQueue>, shared: &S
             }
         };
         let result = loop {
-            let Ok(mut guard) = socket.writable().await else {
+            let Ok(mut guard) = fd.writable().await else {
                 return;
             };
-            match guard.try_io(|s| s.get_ref().send_to(&next.0, next.1)) {
+            match guard.try_io(|_| socket.send_to(&next.0, next.1)) {
                 Ok(result) => break result,
                 Err(_would_block) => continue,
             }
