@@ -42,10 +42,15 @@ export declare class Engine {
   /** The bound address, or null before bind. */
   localAddress(): LocalAddress | null
   /**
-   * Sends `buffer[offset .. offset + length]`. Returns the bytes sent (or queued), `-errno`,
-   * or `SEND_NOT_AN_IP` when `address` needs a DNS lookup first.
+   * Accepts `buffer[offset .. offset + length]` for the next `flush()`. Returns 0, `-errno`, or
+   * `SEND_NOT_AN_IP` when `address` needs a DNS lookup first.
    */
-  send(buffer: Uint8Array, offset: number, length: number, port: number, address: string): number
+  enqueue(buffer: Uint8Array, offset: number, length: number, port: number, address: string): number
+  /**
+   * Sends everything enqueued; `results[i]` gets bytes sent or `-errno` per datagram. Returns
+   * the count, or `-needed` when `results` is too small (nothing is sent then).
+   */
+  flush(results: Int32Array): number
   /** Closes the native socket (if any) and whatever watched it. */
   close(): void
   /** Lets the socket keep the event loop alive (dgram's `ref()`). */

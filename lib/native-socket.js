@@ -36,7 +36,12 @@ class NativeSocket extends EventEmitter {
       bindState: UNBOUND,
       handle: true, // false once closed, like dgram's state.handle
       queue: undefined,
-      refed: true
+      refed: true,
+      // Sends accepted by the engine and not flushed yet: (callback, address, port) each.
+      sent: [],
+      sentThisTick: 0,
+      tickScheduled: false,
+      results: new Int32Array(256)
     }
   }
 
@@ -209,28 +214,85 @@ function enqueue (socket, toEnqueue) {
   state.queue.push(toEnqueue)
 }
 
+// Sends are handed to the engine at once (it copies the bytes). The first few of a tick go to
+// the kernel right away, so the peer can start on them while this side keeps working (measured:
+// deferring all of them halved the throughput of 16 queries in flight between two processes);
+// past that, the rest of the tick's sends leave together at its end in one sendmmsg (a batch of
+// replies, a loop of queries). dgram itself sends on a later tick, after its address lookup.
+const IMMEDIATE_SENDS_PER_TICK = 4
+
 function sendNow (socket, state, buffer, port, address, callback) {
   const target = address || (state.family === 4 ? '127.0.0.1' : '::1')
-  const result = state.engine.send(buffer, 0, buffer.byteLength, port, target)
+  const result = state.engine.enqueue(buffer, 0, buffer.byteLength, port, target)
   if (result === SEND_NOT_AN_IP) {
+    const copy = Buffer.from(buffer)
     dns.lookup(target, { family: state.family }, (err, ip) => {
       if (err) return reportSendError(socket, callback, err)
       if (!state.handle) return
-      const sent = state.engine.send(buffer, 0, buffer.byteLength, port, ip)
-      afterSend(socket, sent, address, port, callback)
+      const late = state.engine.enqueue(copy, 0, copy.byteLength, port, ip)
+      afterEnqueue(socket, state, late, address, port, callback)
     })
     return
   }
-  afterSend(socket, result, address, port, callback)
+  afterEnqueue(socket, state, result, address, port, callback)
 }
 
-function afterSend (socket, result, address, port, callback) {
-  if (result >= 0) {
-    if (callback) process.nextTick(callback, null, result)
+function afterEnqueue (socket, state, result, address, port, callback) {
+  if (result < 0) {
+    // dgram drops send errors when there is no callback to report them to.
+    if (callback) process.nextTick(callback, errors.exceptionWithHostPort(-result, 'send', address, port))
     return
   }
-  // dgram drops send errors when there is no callback to report them to.
-  if (callback) process.nextTick(callback, errors.exceptionWithHostPort(-result, 'send', address, port))
+  state.sent.push(callback, address, port)
+  if (state.sentThisTick < IMMEDIATE_SENDS_PER_TICK && state.sent.length === 3) {
+    state.sentThisTick++
+    flushSends(state, true)
+  }
+  if (!state.tickScheduled) {
+    state.tickScheduled = true
+    process.nextTick(endOfTick, state)
+  }
+}
+
+function endOfTick (state) {
+  state.tickScheduled = false
+  state.sentThisTick = 0
+  flushSends(state, false)
+}
+
+// `deferCallbacks`: callbacks never run inside send(), as with dgram.
+function flushSends (state, deferCallbacks) {
+  const sent = state.sent
+  if (sent.length === 0) return
+  state.sent = []
+  if (!state.handle) return
+  let count = state.engine.flush(state.results)
+  if (count < 0) {
+    state.results = new Int32Array(-count * 2)
+    count = state.engine.flush(state.results)
+  }
+  let anyCallback = false
+  for (let i = 0; i < sent.length; i += 3) anyCallback = anyCallback || Boolean(sent[i])
+  if (!anyCallback) return
+  const results = state.results.slice(0, count)
+  if (deferCallbacks) process.nextTick(runSendCallbacks, sent, results, 0)
+  else runSendCallbacks(sent, results, 0)
+}
+
+// Each callback as dgram calls it; one that throws does not cost the others theirs.
+function runSendCallbacks (sent, results, from) {
+  for (let i = from; i < results.length; i++) {
+    const callback = sent[3 * i]
+    if (!callback) continue
+    try {
+      const result = results[i]
+      if (result >= 0) callback(null, result)
+      else callback(errors.exceptionWithHostPort(-result, 'send', sent[3 * i + 1], sent[3 * i + 2]))
+    } catch (err) {
+      if (i + 1 < results.length) process.nextTick(runSendCallbacks, sent, results, i + 1)
+      throw err
+    }
+  }
 }
 
 // dgram: a failed lookup goes to the callback; without one it becomes an 'error' event.

@@ -52,25 +52,40 @@ fn symbol(_: &CStr) -> Option<*mut c_void> {
 
 fn resolve() -> Option<Uv> {
     macro_rules! function {
-        ($name:literal) => {
-            // SAFETY: the symbol is libuv's function of that name, whose C signature is the
-            // field's type (libuv's public, stable API).
-            unsafe { std::mem::transmute::<*mut c_void, _>(symbol($name)?) }
+        ($name:literal, $type:ty) => {
+            // SAFETY: the symbol is libuv's function of that name, whose C signature is `$type`
+            // (libuv's public, stable API).
+            unsafe { std::mem::transmute::<*mut c_void, $type>(symbol($name)?) }
         };
     }
     if std::env::var_os("KRPC_RECEIVE_ON_RUNTIME").is_some() {
         return None;
     }
     Some(Uv {
-        handle_size: function!(c"uv_handle_size"),
-        poll_init_socket: function!(c"uv_poll_init_socket"),
-        poll_start: function!(c"uv_poll_start"),
-        poll_stop: function!(c"uv_poll_stop"),
-        close: function!(c"uv_close"),
-        set_data: function!(c"uv_handle_set_data"),
-        get_data: function!(c"uv_handle_get_data"),
-        ref_handle: function!(c"uv_ref"),
-        unref_handle: function!(c"uv_unref"),
+        handle_size: function!(c"uv_handle_size", unsafe extern "C" fn(c_int) -> usize),
+        poll_init_socket: function!(
+            c"uv_poll_init_socket",
+            unsafe extern "C" fn(*mut c_void, *mut c_void, c_int) -> c_int
+        ),
+        poll_start: function!(
+            c"uv_poll_start",
+            unsafe extern "C" fn(*mut c_void, c_int, PollCallback) -> c_int
+        ),
+        poll_stop: function!(c"uv_poll_stop", unsafe extern "C" fn(*mut c_void) -> c_int),
+        close: function!(
+            c"uv_close",
+            unsafe extern "C" fn(*mut c_void, Option<CloseCallback>)
+        ),
+        set_data: function!(
+            c"uv_handle_set_data",
+            unsafe extern "C" fn(*mut c_void, *mut c_void)
+        ),
+        get_data: function!(
+            c"uv_handle_get_data",
+            unsafe extern "C" fn(*const c_void) -> *mut c_void
+        ),
+        ref_handle: function!(c"uv_ref", unsafe extern "C" fn(*mut c_void)),
+        unref_handle: function!(c"uv_unref", unsafe extern "C" fn(*mut c_void)),
     })
 }
 

@@ -323,10 +323,17 @@ impl Engine {
         })
     }
 
-    /// Sends `buffer[offset .. offset + length]`. Returns the bytes sent (or queued), `-errno`,
-    /// or `SEND_NOT_AN_IP` when `address` needs a DNS lookup first.
+    /// Accepts `buffer[offset .. offset + length]` for the next `flush()`. Returns 0, `-errno`, or
+    /// `SEND_NOT_AN_IP` when `address` needs a DNS lookup first.
     #[napi(catch_unwind)]
-    pub fn send(&self, buffer: &[u8], offset: u32, length: u32, port: u32, address: String) -> i32 {
+    pub fn enqueue(
+        &self,
+        buffer: &[u8],
+        offset: u32,
+        length: u32,
+        port: u32,
+        address: String,
+    ) -> i32 {
         let io = self.io.borrow();
         let Some(socket) = io.as_ref().map(|io| &io.socket) else {
             return -EBADF;
@@ -339,23 +346,40 @@ impl Engine {
             Ok(ip) => ip,
             Err(_) => return SEND_NOT_AN_IP,
         };
-        // dgram parses the address in the socket's own family, so a mismatch is EINVAL.
         if ip.is_ipv6() != self.ipv6 {
             return -EINVAL;
         }
         let to = SocketAddr::new(ip, u16::try_from(port).unwrap_or(0));
-        let result = socket.send(data, to);
+        match socket.enqueue(data, to) {
+            Ok(()) => 0,
+            Err(e) => -e.raw_os_error().unwrap_or(EINVAL),
+        }
+    }
+
+    /// Sends everything enqueued; `results[i]` gets bytes sent or `-errno` per datagram. Returns
+    /// the count, or `-needed` when `results` is too small (nothing is sent then).
+    #[napi(catch_unwind)]
+    pub fn flush(&self, mut results: Int32ArraySlice<'_>) -> i32 {
+        // SAFETY: used only during this call, on the JS thread.
+        let results = unsafe { results.as_mut() };
+        let io = self.io.borrow();
+        let Some(socket) = io.as_ref().map(|io| &io.socket) else {
+            return 0;
+        };
+        let pending = socket.pending();
+        if pending > results.len() {
+            return -(pending as i32);
+        }
+        let count = socket.flush(results);
         let mut engine = self.shared.engine();
-        match result {
-            Ok(sent) => {
-                engine.count_sent(sent);
-                sent as i32
-            }
-            Err(e) => {
+        for &result in &results[..count] {
+            if result >= 0 {
+                engine.count_sent(result as usize);
+            } else {
                 engine.count_send_error();
-                -e.raw_os_error().unwrap_or(EINVAL)
             }
         }
+        count as i32
     }
 
     /// Closes the native socket (if any) and whatever watched it.

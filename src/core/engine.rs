@@ -270,8 +270,11 @@ mod tests {
         port: 6881,
     };
 
-    /// Drains the engine and returns (header, value words) per record plus the bytes.
-    fn drain(e: &mut Engine) -> (Vec<(Vec<i32>, Vec<i32>)>, Vec<u8>) {
+    /// (header words, value words) of one record.
+    type Record = (Vec<i32>, Vec<i32>);
+
+    /// Drains the engine and returns the records plus the bytes.
+    fn drain(e: &mut Engine) -> (Vec<Record>, Vec<u8>) {
         let mut out = vec![0; 1 << 16];
         let bytes = e.inbox().drain(&mut out, |b| b.to_vec()).unwrap();
         let used = out[0] as usize;

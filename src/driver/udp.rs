@@ -90,6 +90,16 @@ struct SendQueue {
     bytes: usize,
 }
 
+/// Datagrams accepted by [`BoundSocket::enqueue`] and not flushed yet.
+#[derive(Default)]
+struct Outbox {
+    bytes: Vec<u8>,
+    items: Vec<(usize, usize, SocketAddr)>,
+}
+
+/// Most datagrams handed to one `sendmmsg` call.
+const SEND_BATCH: usize = 64;
+
 /// Stops a socket's task; cheap to clone and independent of the socket's owner.
 #[derive(Clone)]
 pub struct Closer(Arc<Notify>);
@@ -107,6 +117,7 @@ pub struct BoundSocket {
     local: SocketAddr,
     shared: Arc<Shared>,
     receiver: Mutex<Receiver>,
+    outbox: Mutex<Outbox>,
     queue: Arc<Mutex<SendQueue>>,
     writable: Arc<Notify>,
     shutdown: Arc<Notify>,
@@ -151,6 +162,7 @@ impl BoundSocket {
             local,
             shared: Arc::clone(&shared),
             receiver: Mutex::new(Receiver::new(ipv6, epoch)),
+            outbox: Mutex::new(Outbox::default()),
             queue: Arc::new(Mutex::new(SendQueue {
                 datagrams: VecDeque::new(),
                 bytes: 0,
@@ -190,17 +202,75 @@ impl BoundSocket {
         !self.shared.engine().inbox_is_empty()
     }
 
-    /// Sends one datagram. Tries the kernel right away on the calling thread (no hop to the
-    /// runtime thread, so no added latency); if the send buffer is full, queues it for the task,
-    /// keeping order with anything queued before.
-    pub fn send(&self, data: &[u8], to: SocketAddr) -> io::Result<usize> {
-        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        if queue.datagrams.is_empty() {
-            match self.socket.send_to(data, to) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                result => return result,
+    /// Accepts a datagram for the next [`BoundSocket::flush`]. Sends made while JS handles one
+    /// batch (replies, follow-up queries) then reach the kernel in one `sendmmsg`.
+    pub fn enqueue(&self, data: &[u8], to: SocketAddr) -> io::Result<()> {
+        let mut outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
+        if outbox.bytes.len() + data.len() > MAX_QUEUED_SEND_BYTES {
+            return Err(io::Error::from_raw_os_error(ENOBUFS));
+        }
+        let start = outbox.bytes.len();
+        outbox.bytes.extend_from_slice(data);
+        outbox.items.push((start, data.len(), to));
+        Ok(())
+    }
+
+    /// Sends everything enqueued, in order. `results[i]` gets the bytes of the i-th datagram, or
+    /// `-errno`; datagrams the kernel has no room for yet are queued for the runtime (and count as
+    /// sent, like a dgram send waiting in libuv's queue). Returns the number of datagrams;
+    /// `results` must have room for all of them (see [`BoundSocket::pending`]).
+    pub fn flush(&self, results: &mut [i32]) -> usize {
+        let mut outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
+        let count = outbox.items.len().min(results.len());
+        let mut next = 0;
+        let queue_empty = self
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .datagrams
+            .is_empty();
+        if queue_empty {
+            while next < count {
+                match send_batch(&self.socket, &outbox, next, count, results) {
+                    Ok(sent) => next += sent,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        results[next] = -e.raw_os_error().unwrap_or(22);
+                        next += 1;
+                    }
+                }
             }
         }
+        for (result, &(start, len, to)) in results[next..count]
+            .iter_mut()
+            .zip(&outbox.items[next..count])
+        {
+            *result = match self.queue_for_runtime(&outbox.bytes[start..start + len], to) {
+                Ok(()) => len as i32,
+                Err(e) => -e.raw_os_error().unwrap_or(22),
+            };
+        }
+        outbox.items.drain(..count);
+        if outbox.items.is_empty() {
+            outbox.bytes.clear();
+            if outbox.bytes.capacity() > 1 << 20 {
+                outbox.bytes.shrink_to(64 << 10);
+            }
+        }
+        count
+    }
+
+    /// Datagrams waiting for [`BoundSocket::flush`].
+    pub fn pending(&self) -> usize {
+        self.outbox
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .items
+            .len()
+    }
+
+    fn queue_for_runtime(&self, data: &[u8], to: SocketAddr) -> io::Result<()> {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         if queue.bytes + data.len() > MAX_QUEUED_SEND_BYTES {
             return Err(io::Error::from_raw_os_error(ENOBUFS));
         }
@@ -208,7 +278,7 @@ impl BoundSocket {
         queue.datagrams.push_back((data.to_vec(), to));
         drop(queue);
         self.writable.notify_one();
-        Ok(data.len())
+        Ok(())
     }
 
     /// Socket options by reference (buffer sizes).
@@ -231,6 +301,87 @@ impl Drop for BoundSocket {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Sends outbox items from `first` (before `end`) in one system call where the platform has one;
+/// returns how many were sent, or the error of item `first`.
+#[cfg(target_os = "linux")]
+fn send_batch(
+    socket: &UdpSocket,
+    outbox: &Outbox,
+    first: usize,
+    end: usize,
+    results: &mut [i32],
+) -> io::Result<usize> {
+    let items = &outbox.items[first..end.min(first + SEND_BATCH)];
+    if items.len() == 1 {
+        return send_one(socket, outbox, first, results);
+    }
+    let addresses: Vec<socket2::SockAddr> = items.iter().map(|&(_, _, to)| to.into()).collect();
+    let mut iovecs: Vec<libc::iovec> = items
+        .iter()
+        .map(|&(start, len, _)| libc::iovec {
+            iov_base: outbox.bytes[start..start + len].as_ptr() as *mut std::ffi::c_void,
+            iov_len: len,
+        })
+        .collect();
+    let mut messages: Vec<libc::mmsghdr> = addresses
+        .iter()
+        .zip(iovecs.iter_mut())
+        .map(|(address, iovec)| {
+            // SAFETY: msghdr is plain data; zero is a valid value for every field.
+            let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+            header.msg_name = address.as_ptr() as *mut std::ffi::c_void;
+            header.msg_namelen = address.len();
+            header.msg_iov = iovec;
+            header.msg_iovlen = 1;
+            libc::mmsghdr {
+                msg_hdr: header,
+                msg_len: 0,
+            }
+        })
+        .collect();
+    // SAFETY: every pointer in `messages` refers to `addresses`, `iovecs` or the outbox's bytes,
+    // all alive and unmoved for the duration of the call.
+    let sent = unsafe {
+        libc::sendmmsg(
+            socket.as_raw_fd(),
+            messages.as_mut_ptr(),
+            messages.len() as libc::c_uint,
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if sent <= 0 {
+        // The first datagram failed: send it alone for its own error (or success on a retry).
+        return send_one(socket, outbox, first, results);
+    }
+    for (i, message) in messages.iter().take(sent as usize).enumerate() {
+        results[first + i] = message.msg_len as i32;
+    }
+    Ok(sent as usize)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn send_batch(
+    socket: &UdpSocket,
+    outbox: &Outbox,
+    first: usize,
+    _end: usize,
+    results: &mut [i32],
+) -> io::Result<usize> {
+    send_one(socket, outbox, first, results)
+}
+
+fn send_one(
+    socket: &UdpSocket,
+    outbox: &Outbox,
+    index: usize,
+    results: &mut [i32],
+) -> io::Result<usize> {
+    let (start, len, to) = outbox.items[index];
+    let sent = socket.send_to(&outbox.bytes[start..start + len], to)?;
+    results[index] = sent as i32;
+    Ok(1)
 }
 
 /// The socket's descriptor, for registering with the runtime without giving it ownership: the
