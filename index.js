@@ -324,7 +324,7 @@ function deliver (self, state, kind, slot, gen, tid, bytes, tape, valueStart, va
       const message = buildValue(bytes, tape, valueStart, valueEnd, KEYS)
       if (state.gens[slot] !== gen || !self._reqs[slot]) return unexpected(self, message, rinfo, tid)
       self.emit('response', message, rinfo)
-      self.emit('warning', new Error('Out of order response'))
+      self.emit('warning', warningError('Out of order response'))
       return
     }
     case K_SHORT_TID:
@@ -332,19 +332,30 @@ function deliver (self, state, kind, slot, gen, tid, bytes, tape, valueStart, va
       return
     case K_UNKNOWN_TYPE: {
       const message = n === 0 ? null : buildValue(bytes, tape, valueStart, valueEnd, KEYS)
-      self.emit('warning', new Error('Unknown type: ' + typeString(message)))
+      self.emit('warning', warningError('Unknown type: ' + typeString(message)))
       return
     }
     case K_DECODE_ERROR: {
       const start = tape[valueStart + 1]
-      self.emit('warning', new Error(bytes.latin1Slice(start, start + tape[valueStart + 2])))
+      self.emit('warning', warningError(bytes.latin1Slice(start, start + tape[valueStart + 2])))
     }
   }
 }
 
+// Warnings about remote datagrams are created without stack frames: the frames would only name
+// this library's internals, and capturing them was the largest single cost of a malformed
+// datagram (1.8 of ~8 us). The message and class are the reference's.
+function warningError (message) {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  const err = new Error(message)
+  Error.stackTraceLimit = limit
+  return err
+}
+
 function unexpected (self, message, rinfo, tid) {
   self.emit('response', message, rinfo)
-  self.emit('warning', new Error('Unexpected transaction id: ' + tid))
+  self.emit('warning', warningError('Unexpected transaction id: ' + tid))
 }
 
 function complete (self, state, slot, isError, message, rinfo) {
