@@ -96,3 +96,32 @@ export interface LocalAddress {
   port: number
   ipv6: boolean
 }
+
+/** The tape format. */
+export declare function tapeFormat(): TapeFormat
+
+/**
+ * The tape format's numbers (docs/ARCHITECTURE.md), so JS takes them from here rather than
+ * restating them.
+ */
+export interface TapeFormat {
+  opMask: number
+  tDict: number
+  tList: number
+  tEnd: number
+  tBytes: number
+  tInt: number
+  tFloat: number
+  tKey: number
+  tRawkey: number
+  kQuery: number
+  kResponse: number
+  kErrorReply: number
+  kUnexpectedTid: number
+  kOutOfOrder: number
+  kShortTid: number
+  kUnknownType: number
+  kDecodeError: number
+  headerWords: number
+  ipv6Flag: number
+}

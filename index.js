@@ -22,17 +22,19 @@ EUNEXPECTEDNODE.code = 'EUNEXPECTEDNODE'
 
 const KEYS = [undefined].concat(native.internedKeys())
 
-// Record kinds of the tape (docs/ARCHITECTURE.md).
-const K_QUERY = 1
-const K_RESPONSE = 2
-const K_ERROR_REPLY = 3
-const K_UNEXPECTED_TID = 4
-const K_OUT_OF_ORDER = 5
-const K_SHORT_TID = 6
-const K_UNKNOWN_TYPE = 7
-const K_DECODE_ERROR = 8
-const HEADER_WORDS = 9
-const IPV6_FLAG = 1 << 16
+// Record kinds of the tape (docs/ARCHITECTURE.md), as the engine numbers them.
+const {
+  kQuery: K_QUERY,
+  kResponse: K_RESPONSE,
+  kErrorReply: K_ERROR_REPLY,
+  kUnexpectedTid: K_UNEXPECTED_TID,
+  kOutOfOrder: K_OUT_OF_ORDER,
+  kShortTid: K_SHORT_TID,
+  kUnknownType: K_UNKNOWN_TYPE,
+  kDecodeError: K_DECODE_ERROR,
+  headerWords: HEADER_WORDS,
+  ipv6Flag: IPV6_FLAG
+} = native.tapeFormat()
 
 const kState = Symbol('krpc.state')
 

@@ -7,16 +7,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const bencode = require('bencode')
-const { buildValue, typeString } = require('../lib/tape')
-
-const T_DICT = 1
-const T_LIST = 2
-const T_END = 3
-const T_BYTES = 4
-const T_INT = 5
-const T_FLOAT = 6
-const T_KEY = 7
-const T_RAWKEY = 8
+const { buildValue, typeString, T_DICT, T_LIST, T_END, T_BYTES, T_INT, T_FLOAT, T_KEY, T_RAWKEY } = require('../lib/tape')
 
 // The interned key order of docs/ARCHITECTURE.md (id 0 unused).
 const KEYS = [undefined, ...'t y q a r e id info_hash target nodes nodes6 values token want port implied_port name v ip ro interval num samples seq sig k salt cas'.split(' ')]

@@ -6,15 +6,17 @@
 
 const { Buffer } = require('buffer')
 
-const T_DICT = 1
-const T_LIST = 2
-const T_END = 3
-const T_BYTES = 4
-const T_INT = 5
-const T_FLOAT = 6
-const T_KEY = 7
-const T_RAWKEY = 8
-const OP_MASK = 0xf
+// The numbers of the format come from the engine that writes it (src/core/tape.rs).
+const FORMAT = require('./native').tapeFormat()
+const T_DICT = FORMAT.tDict
+const T_LIST = FORMAT.tList
+const T_END = FORMAT.tEnd
+const T_BYTES = FORMAT.tBytes
+const T_INT = FORMAT.tInt
+const T_FLOAT = FORMAT.tFloat
+const T_KEY = FORMAT.tKey
+const T_RAWKEY = FORMAT.tRawkey
+const OP_MASK = FORMAT.opMask
 
 // One scratch float64 viewed as two int32 words, so a T_FLOAT costs no allocation.
 const scratch = new ArrayBuffer(8)
@@ -193,4 +195,4 @@ function joinList (list) {
   }
 }
 
-module.exports = { buildValue, typeString, T_DICT, T_LIST, T_END, T_BYTES, T_INT, T_FLOAT, T_KEY, T_RAWKEY }
+module.exports = { buildValue, typeString, FORMAT, T_DICT, T_LIST, T_END, T_BYTES, T_INT, T_FLOAT, T_KEY, T_RAWKEY }

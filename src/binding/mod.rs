@@ -38,6 +38,58 @@ pub fn interned_keys() -> Vec<&'static str> {
     INTERNED_KEYS.to_vec()
 }
 
+/// The tape format's numbers (docs/ARCHITECTURE.md), so JS takes them from here rather than
+/// restating them.
+#[napi(object)]
+pub struct TapeFormat {
+    pub op_mask: i32,
+    pub t_dict: i32,
+    pub t_list: i32,
+    pub t_end: i32,
+    pub t_bytes: i32,
+    pub t_int: i32,
+    pub t_float: i32,
+    pub t_key: i32,
+    pub t_rawkey: i32,
+    pub k_query: i32,
+    pub k_response: i32,
+    pub k_error_reply: i32,
+    pub k_unexpected_tid: i32,
+    pub k_out_of_order: i32,
+    pub k_short_tid: i32,
+    pub k_unknown_type: i32,
+    pub k_decode_error: i32,
+    pub header_words: u32,
+    pub ipv6_flag: i32,
+}
+
+/// The tape format.
+#[napi]
+pub fn tape_format() -> TapeFormat {
+    use crate::core::tape::*;
+    TapeFormat {
+        op_mask: OP_MASK,
+        t_dict: T_DICT,
+        t_list: T_LIST,
+        t_end: T_END,
+        t_bytes: T_BYTES,
+        t_int: T_INT,
+        t_float: T_FLOAT,
+        t_key: T_KEY,
+        t_rawkey: T_RAWKEY,
+        k_query: K_QUERY,
+        k_response: K_RESPONSE,
+        k_error_reply: K_ERROR_REPLY,
+        k_unexpected_tid: K_UNEXPECTED_TID,
+        k_out_of_order: K_OUT_OF_ORDER,
+        k_short_tid: K_SHORT_TID,
+        k_unknown_type: K_UNKNOWN_TYPE,
+        k_decode_error: K_DECODE_ERROR,
+        header_words: HEADER_WORDS as u32,
+        ipv6_flag: crate::core::engine::IPV6_FLAG,
+    }
+}
+
 /// Counters of one socket (numbers are exact below 2^53).
 #[napi(object)]
 pub struct EngineStats {

@@ -13,6 +13,9 @@ use super::tape::{
 };
 use super::transactions::{RegisterError, Transactions};
 
+/// Bit set in header word 5 (address length) when the source is IPv6.
+pub const IPV6_FLAG: i32 = 1 << 16;
+
 /// Where a datagram came from, as the reference's `rinfo` shows it.
 #[derive(Debug, Clone, Copy)]
 pub struct Source<'a> {
@@ -212,7 +215,7 @@ impl Engine {
             gen,
             tid,
             address_start as i32,
-            address_len as i32 | if source.ipv6 { 1 << 16 } else { 0 },
+            address_len as i32 | if source.ipv6 { IPV6_FLAG } else { 0 },
             i32::from(source.port),
             datagram.len() as i32,
             value_words as i32,
