@@ -4,7 +4,8 @@
 //! Everything that crosses into JS is numbers, one Buffer per drained batch and the tape written
 //! into a JS-owned Int32Array (see docs/ARCHITECTURE.md). Errors of the operating system come
 //! back as errno values so the JS side can build exactly the errors dgram would have thrown.
-//! Entry points that touch remote data are `catch_unwind`: no panic may cross into Node.
+//! Every entry point is `catch_unwind`: a panic (none is known; the core is fuzzed) becomes a JS
+//! exception instead of unwinding into Node.
 
 mod main_loop;
 
@@ -152,7 +153,7 @@ pub struct Engine {
 #[napi]
 impl Engine {
     /// `tick_ms` is k-rpc-socket's tick period; queries time out after four ticks.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(ipv6: bool, tick_ms: f64) -> Self {
         let tick = if tick_ms.is_finite() && tick_ms >= 1.0 {
             tick_ms as u64
@@ -174,7 +175,7 @@ impl Engine {
 
     /// Opt-in hardening: port-aware reply matching, and a per-source inbound rate limit
     /// (`per_second` 0 turns it off).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn configure(&self, match_port: bool, per_second: u32, window_ms: f64, block_ms: f64) {
         let mut engine = self.shared.engine();
         engine.set_match_port(match_port);
@@ -201,13 +202,13 @@ impl Engine {
     }
 
     /// Frees a slot.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn release(&self, slot: u32) {
         self.shared.engine().release(slot);
     }
 
     /// The slot holding `tid`, or -1.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn lookup(&self, tid: u32) -> i32 {
         if tid > u32::from(u16::MAX) {
             return -1;
@@ -219,7 +220,7 @@ impl Engine {
     }
 
     /// `(slot, gen)` pairs of queries whose time is up, or null (the common case).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn expire(&self) -> Option<Int32Array> {
         let now = self.now_ms();
         let mut engine = self.shared.engine();
@@ -282,7 +283,7 @@ impl Engine {
     /// Binds a native socket; returns 0 or an errno. `address` is an IP literal (JS resolves
     /// names first, as dgram does). `wake` is called when datagrams wait in the inbox: from
     /// Node's own loop when it can watch the socket, else from the runtime thread.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn bind(
         &mut self,
         env: Env,
@@ -363,7 +364,7 @@ impl Engine {
     }
 
     /// The bound address, or null before bind.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn local_address(&self) -> Option<LocalAddress> {
         self.with_socket(|s| {
             let local = s.local_addr();
@@ -435,7 +436,7 @@ impl Engine {
     }
 
     /// Closes the native socket (if any) and whatever watched it.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&mut self, env: Env) -> napi::Result<()> {
         if let Some(io) = self.io.borrow_mut().take() {
             io.shut();
@@ -447,13 +448,13 @@ impl Engine {
     }
 
     /// Lets the socket keep the event loop alive (dgram's `ref()`).
-    #[napi(js_name = "ref")]
+    #[napi(js_name = "ref", catch_unwind)]
     pub fn ref_loop(&self, env: Env) {
         self.set_ref(env, true);
     }
 
     /// Undoes [`Engine::ref_loop`].
-    #[napi(js_name = "unref")]
+    #[napi(js_name = "unref", catch_unwind)]
     pub fn unref_loop(&self, env: Env) {
         self.set_ref(env, false);
     }
@@ -477,25 +478,25 @@ impl Engine {
     }
 
     /// SO_RCVBUF as the kernel reports it, or -errno.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn get_recv_buffer_size(&self) -> i64 {
         self.buffer_size(|s| s.recv_buffer_size())
     }
 
     /// SO_SNDBUF as the kernel reports it, or -errno.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn get_send_buffer_size(&self) -> i64 {
         self.buffer_size(|s| s.send_buffer_size())
     }
 
     /// Sets SO_RCVBUF; 0 or an errno.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_recv_buffer_size(&self, size: u32) -> i32 {
         self.set_buffer_size(|s| s.set_recv_buffer_size(size as usize))
     }
 
     /// Sets SO_SNDBUF; 0 or an errno.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_send_buffer_size(&self, size: u32) -> i32 {
         self.set_buffer_size(|s| s.set_send_buffer_size(size as usize))
     }
@@ -517,7 +518,7 @@ impl Engine {
     }
 
     /// A snapshot of the counters.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats(&self) -> EngineStats {
         let s = self.shared.engine().stats();
         EngineStats {
