@@ -97,14 +97,27 @@ class NativeSocket extends EventEmitter {
 
   send (buffer, offset, length, port, address, callback) {
     const state = this[kState]
+    // The bytes to send are buffer[start, start + size). A Buffer is passed on with its offsets
+    // (no view object per send: the engine copies the bytes out anyway).
+    let start = 0
+    let size
     if (address || (port && typeof port !== 'function')) {
-      buffer = sliceBuffer(buffer, offset, length)
+      if (Buffer.isBuffer(buffer)) {
+        start = offset >>> 0
+        size = length >>> 0
+        if (start > buffer.length || start + size > buffer.length) errors.validateSendBuffer(buffer, offset, length)
+      } else {
+        buffer = sliceBuffer(buffer, offset, length)
+        size = buffer.length
+      }
     } else {
       callback = port
       port = offset
       address = length
       if (typeof buffer === 'string') buffer = Buffer.from(buffer)
       else if (!ArrayBuffer.isView(buffer)) errors.validateSendBuffer(buffer)
+      else if (!Buffer.isBuffer(buffer)) buffer = Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+      size = buffer.length
     }
     port = errors.validateSendPort(port)
     if (typeof callback !== 'function') callback = undefined
@@ -118,11 +131,11 @@ class NativeSocket extends EventEmitter {
     if (state.bindState === UNBOUND) this.bind({ port: 0, exclusive: true }, null)
     if (state.bindState !== BOUND) {
       // The caller may reuse its buffer as soon as send() returns (the RPC's encoder does).
-      const copy = Buffer.from(buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength))
-      enqueue(this, () => this.send(copy, 0, copy.byteLength, port, address, callback))
+      const copy = Buffer.from(buffer.subarray(start, start + size))
+      enqueue(this, () => this.send(copy, 0, copy.length, port, address, callback))
       return
     }
-    sendNow(this, state, buffer, port, address, callback)
+    sendNow(this, state, buffer, start, size, port, address, callback)
   }
 
   close (callback) {
@@ -221,11 +234,11 @@ function enqueue (socket, toEnqueue) {
 // replies, a loop of queries). dgram itself sends on a later tick, after its address lookup.
 const IMMEDIATE_SENDS_PER_TICK = 4
 
-function sendNow (socket, state, buffer, port, address, callback) {
+function sendNow (socket, state, buffer, start, size, port, address, callback) {
   const target = address || (state.family === 4 ? '127.0.0.1' : '::1')
-  const result = state.engine.enqueue(buffer, 0, buffer.byteLength, port, target)
+  const result = state.engine.enqueue(buffer, start, size, port, target)
   if (result === SEND_NOT_AN_IP) {
-    const copy = Buffer.from(buffer)
+    const copy = Buffer.from(buffer.subarray(start, start + size))
     dns.lookup(target, { family: state.family }, (err, ip) => {
       if (err) return reportSendError(socket, callback, err)
       if (!state.handle) return
