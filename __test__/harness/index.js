@@ -157,9 +157,11 @@ function divergence (name, scenario, opts = {}) {
 
 // Run a script in a child node process (cwd = project root, so require('k-rpc-socket') and require('.') work)
 // with a hard timeout. Used to show reference behaviour that hangs or kills the process.
-function runChild (code, { timeoutMs = 3000, args = [], env = {}, nodeArgs = [] } = {}) {
+function runChild (code, { timeoutMs = 3000, args = [], env = {}, nodeArgs = [], uid, gid } = {}) {
   return new Promise(resolve => {
-    const child = spawn(process.execPath, [...nodeArgs, '-e', code, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const options = { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }
+    if (uid !== undefined) Object.assign(options, { uid, gid })
+    const child = spawn(process.execPath, [...nodeArgs, '-e', code, ...args], options)
     let stdout = ''
     let stderr = ''
     let timedOut = false
