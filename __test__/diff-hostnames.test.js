@@ -32,11 +32,21 @@ differential("hostname peer 'localhost' that never answers: the timeout reports 
   const v4 = await localhostIsV4First()
   const peer = await t.peer('remote')
   const r = t.rpc({ timeout: 60 })
-  const cb = t.cb('cb')
+  // Where localhost resolves to ::1 first, the two resolve it differently by design (ours in
+  // the socket's family: 127.0.0.1; the reference: ::1, which then fails silently on its IPv4
+  // socket): record only what both agree on there.
+  let called
+  const calledPromise = new Promise(resolve => { called = resolve })
+  const cb = v4
+    ? t.cb('cb')
+    : (...args) => {
+        t.log('cb', args.length, args[0].message, args[0].code, args[1], Object.keys(args[2]), net.isIP(args[2].host) !== 0, args[2].port === peer.port)
+        called()
+      }
   const original = t.name({ host: 'localhost', port: peer.port, id: Buffer.alloc(20, 1), extra: 'x' }, 'original')
   r.query(original, { q: 'ping' }, cb)
   if (v4) await peer.recv()
-  await t.wait(cb.called, 1000)
+  await t.wait(v4 ? cb.called : calledPromise, 1000)
 })
 
 differential('DNS failure: cb(err) with exactly 1 argument, no update event, inflight unchanged', async (RPC, t) => {
