@@ -65,6 +65,7 @@ function RPC (opts) {
     gens: [],
     nextGen: 0,
     maxInflight: Infinity,
+    overdue: null,
     onwake: () => drain(self, state, null)
   }
   Object.defineProperty(this, kState, { value: state })
@@ -85,11 +86,19 @@ function RPC (opts) {
   // Only requests whose deadline passed are visited (O(expired)); the reference walks every slot.
   function check () {
     if (!self.inflight) return
-    const expired = engine.expire()
+    const expired = overdue(state, engine.expire())
     if (expired === null) return
     for (let i = 0; i < expired.length; i += 2) {
       const slot = expired[i]
-      if (state.gens[slot] === expired[i + 1] && self._reqs[slot]) self._cancel(slot, ETIMEDOUT)
+      if (state.gens[slot] !== expired[i + 1] || !self._reqs[slot]) continue
+      try {
+        self._cancel(slot, ETIMEDOUT)
+      } catch (err) {
+        // A callback threw out of the timer. The engine reports each expiry once, so keep the
+        // rest for the next tick, as the reference (whose ttl stays 0) times them out then.
+        state.overdue = expired.slice(i + 2)
+        throw err
+      }
     }
   }
 
@@ -430,6 +439,21 @@ function queryAfterDestroy (self, peer, query, cb) {
 
 function cancelledQuery (cb, peer) {
   cb(new Error('Query was cancelled'), null, peer)
+}
+
+// Expiries left over from a tick whose timeout callback threw, merged with this tick's, in slot
+// order (the reference times requests out in slot order within a tick).
+function overdue (state, fresh) {
+  const left = state.overdue
+  if (!left) return fresh
+  state.overdue = null
+  if (!fresh) return left
+  const pairs = []
+  for (const list of [left, fresh]) {
+    for (let i = 0; i < list.length; i += 2) pairs.push([list[i], list[i + 1]])
+  }
+  pairs.sort((a, b) => a[0] - b[0])
+  return Int32Array.from(pairs.flat())
 }
 
 function tooManyQueries (message) {

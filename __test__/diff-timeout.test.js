@@ -119,3 +119,16 @@ differential('timeouts: the tick does nothing while inflight is 0; timer keeps r
   t.log('>= 35 ms', Date.now() - t0 >= 35)
   r.destroy()
 })
+
+differential('a timeout callback that throws: the exception is uncaught, and the requests after it in that tick still time out', async (RPC, t) => {
+  const r = t.rpc({ timeout: 40 })
+  r.socket.send = function () {}
+  t.watch(r, 'rpc', ['update', 'postupdate'])
+  const peer = { host: '127.0.0.1', port: 9 }
+  r.query(peer, { q: 'a' }, t.cb('a', { onCall: () => { throw new Error('boom') } }))
+  r.query(peer, { q: 'b' }, t.cb('b'))
+  const c = t.cb('c')
+  r.query(peer, { q: 'c' }, c)
+  await t.wait(c.called, 1000)
+  t.state('after', r)
+})
