@@ -6,16 +6,9 @@
 //! any other file through both (both accept arbitrary bytes).
 //! A failure names the file and the broken invariant.
 //!
-//! The sans-IO core is compiled into this test from its sources (`#[path]` below) instead of being
-//! used through the `krpc_socket` rlib: an integration test is a plain executable, and linking
-//! the rlib pulls in the napi binding's module registration, whose `napi_*` symbols only exist
-//! inside node (the crate builds napi without `dyn-symbols`), so the link fails. The core is
-//! std-only, so this compiles the exact same code. (Side effect: its `#[cfg(test)]` unit tests
-//! are compiled and run here a second time; they are fast.)
+//! `checks.rs` names the core as `crate::core`; here that is the crate's own module.
 
-#[allow(dead_code, unused_imports)]
-#[path = "../src/core/mod.rs"]
-mod core;
+use krpc_socket::core;
 
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 #[path = "../fuzz/src/checks.rs"]

@@ -8,9 +8,9 @@
 //! * [`check_engine`]: the input is a small program of engine operations (format on
 //!   [`check_engine`]) run against an `Engine` and a shadow model of the transaction table.
 //!
-//! Only the public API of `src/core` is used (reached as `crate::core`: the fuzz crate re-exports
-//! `krpc_socket::core`, the replay test compiles `src/core` in directly), so nothing in `src/`
-//! exists for the fuzzer's sake.
+//! Only the public API of `src/core` is used (reached as `crate::core`: the fuzz crate and the
+//! replay test both import `krpc_socket::core` under that name), so nothing in `src/` exists for
+//! the fuzzer's sake.
 
 #![allow(dead_code)]
 
