@@ -28,11 +28,15 @@ export declare class Engine {
   expire(): Int32Array | null
   /** Feeds a datagram received by a JS socket (the `opts.socket` path). */
   ingest(datagram: Uint8Array, address: string, port: number, ipv6: boolean): void
+  /** Bytes waiting for the next `drain()`, or -1 when the inbox is empty. */
+  pendingBytes(): number
   /**
-   * Moves the inbox to JS: the tape into `tape` (word 0 = words used; `-needed` when `tape`
-   * is too small), the bytes as a new Buffer. Null when there is nothing.
+   * Moves the inbox to JS: the tape into `tape` (word 0 = words used), the bytes into `bytes`,
+   * a Buffer JS allocated with `pendingBytes()` (cheaper than a Buffer made through napi, and
+   * from Node's pool when small). Returns the bytes copied (>= 1), 0 when there is nothing, -1
+   * when `tape` is too small (`tape[0]` = -words needed), -2 when `bytes` is (ask again).
    */
-  drain(tape: Int32Array): Buffer | null
+  drain(tape: Int32Array, bytes: Uint8Array): number
   /**
    * Binds a native socket; returns 0 or an errno. `address` is an IP literal (JS resolves
    * names first, as dgram does). `wake` is called when datagrams wait in the inbox: from

@@ -261,16 +261,23 @@ RPC.prototype._resolveAndQuery = function (peer, query, cb) {
 // Moves everything the engine has for JS and dispatches it. `rinfo` is the dgram rinfo when the
 // datagram came from a user socket (it is passed through as the reference does).
 function drain (self, state, rinfo) {
-  if (self.destroyed) {
-    state.engine.drain(state.tape)
-    return
+  const engine = state.engine
+  let size = engine.pendingBytes()
+  if (size < 0) return
+  // One Buffer per batch, allocated here (pooled when small): every byte string of the batch's
+  // messages is a view of it.
+  let bytes = Buffer.allocUnsafe(size)
+  let copied = engine.drain(state.tape, bytes)
+  while (copied < 0) {
+    if (copied === -1) {
+      state.tape = new Int32Array(-state.tape[0] * 2)
+    } else {
+      size = engine.pendingBytes()
+      bytes = Buffer.allocUnsafe(Math.max(size, 0))
+    }
+    copied = engine.drain(state.tape, bytes)
   }
-  let bytes = state.engine.drain(state.tape)
-  if (bytes === null && state.tape[0] < 0) {
-    state.tape = new Int32Array(-state.tape[0] * 2)
-    bytes = state.engine.drain(state.tape)
-  }
-  if (bytes === null) return
+  if (copied === 0 || self.destroyed) return
   dispatch(self, state, bytes, state.tape, 1, state.tape[0] + 1, rinfo)
 }
 

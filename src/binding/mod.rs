@@ -15,7 +15,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use napi::bindgen_prelude::{BufferSlice, Function, Int32Array, Int32ArraySlice, ToNapiValue};
+use napi::bindgen_prelude::{Function, Int32Array, Int32ArraySlice, ToNapiValue, Uint8ArraySlice};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{CleanupEnvHook, Env, Status};
 use napi_derive::napi;
@@ -247,35 +247,46 @@ impl Engine {
         self.shared.engine().ingest_at(datagram, source, now);
     }
 
-    /// Moves the inbox to JS: the tape into `tape` (word 0 = words used; `-needed` when `tape`
-    /// is too small), the bytes as a new Buffer. Null when there is nothing.
+    /// Bytes waiting for the next `drain()`, or -1 when the inbox is empty.
     #[napi(catch_unwind)]
-    pub fn drain<'env>(
-        &self,
-        env: &'env Env,
-        mut tape: Int32ArraySlice<'_>,
-    ) -> napi::Result<Option<BufferSlice<'env>>> {
-        // SAFETY: the slice is only used during this call, on the JS thread, and JS does not
-        // touch the array while the call runs.
-        let tape = unsafe { tape.as_mut() };
-        self.shared.rearm();
+    pub fn pending_bytes(&self) -> i64 {
         let mut engine = self.shared.engine();
         if engine.inbox_is_empty() {
+            -1
+        } else {
+            engine.inbox().byte_len() as i64
+        }
+    }
+
+    /// Moves the inbox to JS: the tape into `tape` (word 0 = words used), the bytes into `bytes`,
+    /// a Buffer JS allocated with `pendingBytes()` (cheaper than a Buffer made through napi, and
+    /// from Node's pool when small). Returns the bytes copied (>= 1), 0 when there is nothing, -1
+    /// when `tape` is too small (`tape[0]` = -words needed), -2 when `bytes` is (ask again).
+    #[napi(catch_unwind)]
+    pub fn drain(&self, mut tape: Int32ArraySlice<'_>, mut bytes: Uint8ArraySlice<'_>) -> i32 {
+        // SAFETY: both slices are used only during this call, on the JS thread, and JS does not
+        // touch the arrays while the call runs.
+        let (tape, bytes) = unsafe { (tape.as_mut(), bytes.as_mut()) };
+        self.shared.rearm();
+        let mut engine = self.shared.engine();
+        let inbox = engine.inbox();
+        if inbox.is_empty() {
             if let Some(first) = tape.first_mut() {
                 *first = 0;
             }
-            return Ok(None);
+            return 0;
         }
-        match engine
-            .inbox()
-            .drain(tape, |bytes| BufferSlice::copy_from(env, bytes))
-        {
-            Ok(buffer) => buffer.map(Some),
+        let size = inbox.byte_len();
+        if bytes.len() < size {
+            return -2;
+        }
+        match inbox.drain(tape, |data| bytes[..size].copy_from_slice(data)) {
+            Ok(()) => size.max(1) as i32,
             Err(needed) => {
                 if let Some(first) = tape.first_mut() {
                     *first = -(needed as i32);
                 }
-                Ok(None)
+                -1
             }
         }
     }

@@ -72,6 +72,11 @@ impl Inbox {
         self.bytes.truncate(record.bytes_base);
     }
 
+    /// Bytes the next drain hands over (what a caller must allocate for them).
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// Copies the pending tape into `out` (word 0 = words used) and hands the bytes to `take`.
     /// Returns `Err(needed)` when `out` is too small, leaving the inbox untouched.
     pub fn drain<R>(&mut self, out: &mut [i32], take: impl FnOnce(&[u8]) -> R) -> Result<R, usize> {
