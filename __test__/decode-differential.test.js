@@ -13,6 +13,7 @@ const util = require('node:util')
 const bencode = require('bencode')
 const native = require('../lib/native')
 const { buildValue, FORMAT } = require('../lib/tape')
+const { rng: prng } = require('./harness/rng')
 
 const KEYS = [undefined].concat(native.internedKeys())
 const engine = new native.Engine(false, 500)
@@ -40,17 +41,6 @@ function decodeWithEngine (buf) {
   // to report it, so compare it through a re-encoded query-shaped copy instead.
   if (kind === FORMAT.kShortTid) return { shortTid: true }
   return { value: n === 0 ? null : buildValue(bytes, tape, start, start + n, KEYS) }
-}
-
-// A seeded PRNG (mulberry32), so a failure names a reproducible seed.
-function prng (seed) {
-  return function () {
-    seed |= 0
-    seed = (seed + 0x6d2b79f5) | 0
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 const KEY_POOL = ['t', 'y', 'q', 'a', 'r', 'e', 'id', 'token', 'values', 'nodes', 'x', '', '10', '2', '__proto__', 'constructor', 'toString', 'é', '\u{1F600}']

@@ -266,16 +266,7 @@ test('encode(data, buffer, offset) and encode.bytes follow bencode@2', () => {
 
 // ---- seeded random differential -------------------------------------------------------------
 
-function rng (seed) {
-  let a = seed >>> 0
-  return function () {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+const { rng } = require('./harness/rng')
 
 const CHARS = ['a', 'b', 'z', 'A', '0', '9', ' ', ':', 'é', 'ÿ', '\u0100', '中', '\uFF61', '\uD800', '\uDFFF', '\u{1F600}', '\u{10000}', '\0', '\x7f', '\x80']
 const NUMBERS = [0, -0, 1, -1, 9, 10, 99, 100, 255, 65535, 2147483647, -2147483648, 2147483648, -2147483649,

@@ -7,7 +7,7 @@ const assert = require('assert')
 const path = require('path')
 const fs = require('fs')
 const dgram = require('dgram')
-const { spawn } = require('child_process')
+const { runChild } = require('./harness')
 
 const ROOT = path.resolve(__dirname, '..')
 const FIXTURES = path.join(__dirname, 'fixtures')
@@ -22,22 +22,7 @@ const MB = n => Math.round(n / 1048576 * 10) / 10
 
 // Runs a fixture in a child process; resolves with its exit and output (never rejects).
 function runNode (script, args = [], { timeoutMs = 10000, nodeArgs = [] } = {}) {
-  return new Promise(resolve => {
-    const started = Date.now()
-    const child = spawn(process.execPath, [...nodeArgs, path.join(FIXTURES, script), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    let timedOut = false
-    child.stdout.on('data', d => { stdout += d })
-    child.stderr.on('data', d => { stderr += d })
-    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL') }, timeoutMs)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      let json = null
-      try { json = JSON.parse(stdout.trim().split('\n').pop()) } catch (_) {}
-      resolve({ code, signal, stdout, stderr, timedOut, ms: Date.now() - started, json })
-    })
-  })
+  return runChild(null, { script: path.join(FIXTURES, script), args, timeoutMs, nodeArgs })
 }
 
 // Runs body(defer); whatever was deferred runs afterwards even when body fails, so a failing test leaves no live

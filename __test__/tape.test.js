@@ -122,16 +122,7 @@ function referenceType (message) {
   }
 }
 
-function rng (seed) {
-  let a = seed >>> 0
-  return function () {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+const { rng } = require('./harness/rng')
 
 // ---- hand-assembled tapes ----------------------------------------------------------------------
 

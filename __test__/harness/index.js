@@ -157,18 +157,27 @@ function divergence (name, scenario, opts = {}) {
 
 // Run a script in a child node process (cwd = project root, so require('k-rpc-socket') and require('.') work)
 // with a hard timeout. Used to show reference behaviour that hangs or kills the process.
-function runChild (code, { timeoutMs = 3000, args = [], env = {}, nodeArgs = [], uid, gid } = {}) {
+// Runs `node -e code` (or `node script` with { script }) in a child; resolves with its exit, output,
+// duration and the last stdout line parsed as JSON when it is JSON (never rejects).
+function runChild (code, { timeoutMs = 3000, args = [], env = {}, nodeArgs = [], uid, gid, script } = {}) {
   return new Promise(resolve => {
+    const started = Date.now()
     const options = { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }
     if (uid !== undefined) Object.assign(options, { uid, gid })
-    const child = spawn(process.execPath, [...nodeArgs, '-e', code, ...args], options)
+    const argv = script ? [...nodeArgs, script, ...args] : [...nodeArgs, '-e', code, ...args]
+    const child = spawn(process.execPath, argv, options)
     let stdout = ''
     let stderr = ''
     let timedOut = false
     child.stdout.on('data', d => { stdout += d })
     child.stderr.on('data', d => { stderr += d })
     const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL') }, timeoutMs)
-    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr, timedOut }) })
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      let json = null
+      try { json = JSON.parse(stdout.trim().split('\n').pop()) } catch (_) {}
+      resolve({ code, signal, stdout, stderr, timedOut, ms: Date.now() - started, json })
+    })
   })
 }
 
