@@ -127,6 +127,23 @@ divergence('a query made from a cancel callback inside destroy() is cancelled to
   assert.strictEqual(r.inflight, 0)
 })
 
+divergence('datagrams that arrive together are dispatched in one burst: process.nextTick work queued by a listener runs after the burst', async (RPC, t) => {
+  const { r, port } = await setup(t)
+  const sender = require('dgram').createSocket('udp4')
+  await new Promise(resolve => sender.bind(0, '127.0.0.1', resolve))
+  const order = []
+  r.on('query', (q) => {
+    const n = q.q.toString()
+    order.push('query ' + n)
+    process.nextTick(() => order.push('tick ' + n))
+  })
+  // Three datagrams queued in the kernel before the loop looks at the socket: one burst.
+  for (const n of ['1', '2', '3']) sender.send(Buffer.from(`d1:q1:${n}1:y1:qe`), port, '127.0.0.1')
+  await t.sleep(50)
+  sender.close()
+  assert.deepStrictEqual(order, ['query 1', 'query 2', 'query 3', 'tick 1', 'tick 2', 'tick 3'])
+})
+
 divergence('a peer with `address` but no `host` does not hang: the query goes to `address`; timers keep running', async (RPC, t) => {
   const peer = await t.peer('remote')
   const r = t.rpc({ timeout: 100 })
