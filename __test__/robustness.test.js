@@ -272,7 +272,11 @@ test("destroy() in the 3rd 'query' listener call of a 50-datagram batch: nothing
   await new Promise(resolve => setImmediate(() => { const end = Date.now() + 50; while (Date.now() < end); resolve() }))
   await sleep(200)
   assert.strictEqual(calls, 3)
-  assert.deepStrictEqual(batches, [1, 1, 1], 'the three calls were one synchronous dispatch')
+  // Reading on Node's loop, datagrams already queued arrive as one burst. Reading on the Tokio
+  // thread (KRPC_RECEIVE_ON_RUNTIME), JS may be woken while they are still arriving.
+  if (process.env.KRPC_RECEIVE_ON_RUNTIME !== '1') {
+    assert.deepStrictEqual(batches, [1, 1, 1], 'the three calls were one synchronous dispatch')
+  }
   assert.strictEqual(afterDestroy, 0)
   assert.deepStrictEqual(events, [])
   assert.strictEqual(rpc.stats().datagramsIn, 50, 'all 50 reached the engine')
