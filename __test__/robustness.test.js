@@ -274,12 +274,12 @@ test("destroy() in the 3rd 'query' listener call of a 50-datagram batch: nothing
   assert.strictEqual(calls, 3)
   // Reading on Node's loop, datagrams already queued arrive as one burst. Reading on the Tokio
   // thread (KRPC_RECEIVE_ON_RUNTIME), JS may be woken while they are still arriving.
-  if (process.env.KRPC_RECEIVE_ON_RUNTIME !== '1') {
-    assert.deepStrictEqual(batches, [1, 1, 1], 'the three calls were one synchronous dispatch')
-  }
+  const oneBurst = process.env.KRPC_RECEIVE_ON_RUNTIME !== '1'
+  if (oneBurst) assert.deepStrictEqual(batches, [1, 1, 1], 'the three calls were one synchronous dispatch')
   assert.strictEqual(afterDestroy, 0)
   assert.deepStrictEqual(events, [])
-  assert.strictEqual(rpc.stats().datagramsIn, 50, 'all 50 reached the engine')
+  // On the Tokio path, destroy() closes the socket before it has read them all, as dgram would.
+  if (oneBurst) assert.strictEqual(rpc.stats().datagramsIn, 50, 'all 50 reached the engine')
 }))
 
 test('destroy() twice: the second throws ERR_SOCKET_DGRAM_NOT_RUNNING, like k-rpc-socket', { timeout: 5000 }, async () => {
