@@ -1,7 +1,7 @@
 //! The napi-rs layer: a thin `Engine` class over [`crate::core::engine::Engine`] and, once
 //! bound, a [`crate::driver::BoundSocket`].
 //!
-//! Everything that crosses into JS is numbers, one Buffer per drained batch and the tape written
+//! Everything that crosses into JS is numbers, one Buffer per drained batch (allocated by JS) and the tape written
 //! into a JS-owned Int32Array (see docs/ARCHITECTURE.md). Errors of the operating system come
 //! back as errno values so the JS side can build exactly the errors dgram would have thrown.
 //! Every entry point is `catch_unwind`: a panic (none is known; the core is fuzzed) becomes a JS
@@ -26,7 +26,7 @@ use crate::core::rate_limit::RateLimit;
 use crate::driver::{BoundSocket, Receive, Shared, Wake};
 use main_loop::Watcher;
 
-/// `send()` result when the address is not an IP literal: JS resolves it and calls again.
+/// `enqueue()` result when the address is not an IP literal: JS resolves it and calls again.
 const SEND_NOT_AN_IP: i32 = -1_000_000;
 const EINVAL: i32 = 22;
 const EBADF: i32 = 9;
