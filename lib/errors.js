@@ -123,6 +123,5 @@ module.exports = {
   validateSendPort,
   validateSendAddress,
   validateSendBuffer,
-  exceptionWithHostPort,
-  nodeError
+  exceptionWithHostPort
 }

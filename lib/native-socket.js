@@ -23,8 +23,8 @@ class NativeSocket extends EventEmitter {
   /**
    * @param {'udp4'|'udp6'} type
    * @param {object} engine the native Engine
-   * @param {() => void} onwake called (from the engine thread, via a weak threadsafe function)
-   *   when datagrams wait to be drained
+   * @param {() => void} onwake called when datagrams wait to be drained: from Node's own loop
+   *   (or, where libuv cannot be reached, from the runtime thread via a weak threadsafe function)
    */
   constructor (type, engine, onwake) {
     super()

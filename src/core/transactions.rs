@@ -172,14 +172,6 @@ impl Transactions {
             self.deadlines.clear();
         }
     }
-
-    /// Every occupied slot, in slot order (used to cancel everything on close).
-    pub fn occupied(&self) -> impl Iterator<Item = (u32, &Pending)> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| p.as_ref().map(|p| (i as u32, p)))
-    }
 }
 
 /// Tids are small sequential integers: one multiply spreads them over the hash space, far

@@ -7,4 +7,4 @@
 mod runtime;
 mod udp;
 
-pub use udp::{BoundSocket, Closer, Receive, Shared, Wake};
+pub use udp::{BoundSocket, Receive, Shared, Wake};

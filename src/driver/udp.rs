@@ -100,17 +100,6 @@ struct Outbox {
 /// Most datagrams handed to one `sendmmsg` call.
 const SEND_BATCH: usize = 64;
 
-/// Stops a socket's task; cheap to clone and independent of the socket's owner.
-#[derive(Clone)]
-pub struct Closer(Arc<Notify>);
-
-impl Closer {
-    /// Stops the task (idempotent).
-    pub fn close(&self) {
-        self.0.notify_one();
-    }
-}
-
 /// A socket bound on the runtime, with its task running.
 pub struct BoundSocket {
     socket: Arc<UdpSocket>,
@@ -289,11 +278,6 @@ impl BoundSocket {
     /// Stops the task; the socket closes when the last owner lets go of it.
     pub fn close(&self) {
         self.shutdown.notify_one();
-    }
-
-    /// A handle that stops the task from elsewhere (an environment cleanup hook).
-    pub fn closer(&self) -> Closer {
-        Closer(Arc::clone(&self.shutdown))
     }
 }
 
