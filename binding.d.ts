@@ -13,30 +13,15 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class Engine {
   /** `tick_ms` is k-rpc-socket's tick period; queries time out after four ticks. */
   constructor(ipv6: boolean, tickMs: number)
+  /** The handle the per-datagram functions (see [`hot_functions`]) take first. */
+  hotHandle(): unknown
   /**
    * Opt-in hardening: port-aware reply matching, and a per-source inbound rate limit
    * (`per_second` 0 turns it off).
    */
   configure(matchPort: boolean, perSecond: number, windowMs: number, blockMs: number): void
-  /** Registers a query: returns `slot * 65536 + tid`, or -1 when every tid is in flight. */
-  register(lastTid: number, host: string, gen: number, port: number): number
-  /** Frees a slot. */
-  release(slot: number): void
-  /** The slot holding `tid`, or -1. */
-  lookup(tid: number): number
   /** `(slot, gen)` pairs of queries whose time is up, or null (the common case). */
   expire(): Int32Array | null
-  /** Feeds a datagram received by a JS socket (the `opts.socket` path). */
-  ingest(datagram: Uint8Array, address: string, port: number, ipv6: boolean): void
-  /** Bytes waiting for the next `drain()`, or -1 when the inbox is empty. */
-  pendingBytes(): number
-  /**
-   * Moves the inbox to JS: the tape into `tape` (word 0 = words used), the bytes into `bytes`,
-   * a Buffer JS allocated with `pendingBytes()` (cheaper than a Buffer made through napi, and
-   * from Node's pool when small). Returns the bytes copied (>= 1), 0 when there is nothing, -1
-   * when `tape` is too small (`tape[0]` = -words needed), -2 when `bytes` is (ask again).
-   */
-  drain(tape: Int32Array, bytes: Uint8Array): number
   /**
    * Binds a native socket; returns 0 or an errno. `address` is an IP literal (JS resolves
    * names first, as dgram does). `wake` is called when datagrams wait in the inbox: from
@@ -45,16 +30,6 @@ export declare class Engine {
   bind(port: number, address: string, wake: () => void): number
   /** The bound address, or null before bind. */
   localAddress(): LocalAddress | null
-  /**
-   * Accepts `buffer[offset .. offset + length]` for the next `flush()`. Returns 0, `-errno`, or
-   * `SEND_NOT_AN_IP` when `address` needs a DNS lookup first.
-   */
-  enqueue(buffer: Uint8Array, offset: number, length: number, port: number, address: string): number
-  /**
-   * Sends everything enqueued; `results[i]` gets bytes sent or `-errno` per datagram. Returns
-   * the count, or `-needed` when `results` is too small (nothing is sent then).
-   */
-  flush(results: Int32Array): number
   /** Closes the native socket (if any) and whatever watched it. */
   close(): void
   /** Lets the socket keep the event loop alive (dgram's `ref()`). */
@@ -90,6 +65,13 @@ export interface EngineStats {
   rateLimited: number
   queriesInFlight: number
 }
+
+/**
+ * The calls made per datagram (`register`, `release`, `lookup`, `ingest`, `pendingBytes`,
+ * `drain`, `enqueue`, `flush`), as plain N-API functions that take an engine's `hotHandle()`
+ * first: napi-rs methods cost about 200 ns more per call (src/binding/hot.rs).
+ */
+export declare function hotFunctions(): Record<string, (...args: any[]) => any>
 
 /** The interned dictionary keys, in id order (id = index + 1). */
 export declare function internedKeys(): Array<string>

@@ -836,5 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Engine = nativeBinding.Engine
+module.exports.hotFunctions = nativeBinding.hotFunctions
 module.exports.internedKeys = nativeBinding.internedKeys
 module.exports.tapeFormat = nativeBinding.tapeFormat

@@ -54,7 +54,7 @@ function RPC (opts) {
   // Added option: `type: 'udp6'` gives an IPv6 socket (BEP 32 deployments run one per family).
   const type = opts.type === 'udp6' ? 'udp6' : 'udp4'
   const period = tickPeriod(this.timeout)
-  const engine = new native.Engine(type === 'udp6', period)
+  const engine = native.createEngine(type === 'udp6', period)
   const state = {
     engine,
     native: !opts.socket,

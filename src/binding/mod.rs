@@ -1,12 +1,15 @@
 //! The napi-rs layer: a thin `Engine` class over [`crate::core::engine::Engine`] and, once
 //! bound, a [`crate::driver::BoundSocket`].
 //!
-//! Everything that crosses into JS is numbers, one Buffer per drained batch (allocated by JS) and the tape written
-//! into a JS-owned Int32Array (see docs/ARCHITECTURE.md). Errors of the operating system come
-//! back as errno values so the JS side can build exactly the errors dgram would have thrown.
-//! Every entry point is `catch_unwind`: a panic (none is known; the core is fuzzed) becomes a JS
-//! exception instead of unwinding into Node.
+//! Everything that crosses into JS is numbers, one Buffer per drained batch (allocated by JS) and
+//! the tape written into a JS-owned Int32Array (see docs/ARCHITECTURE.md). Errors of the
+//! operating system come back as errno values so the JS side can build exactly the errors dgram
+//! would have thrown. Every entry point catches panics (none is known; the core is fuzzed): they
+//! become JS exceptions instead of unwinding into Node.
+//!
+//! The calls made per datagram are plain N-API functions ([`hot`]); the rest are napi-rs methods.
 
+mod hot;
 mod main_loop;
 
 use std::cell::RefCell;
@@ -15,21 +18,17 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use napi::bindgen_prelude::{Function, Int32Array, Int32ArraySlice, ToNapiValue, Uint8ArraySlice};
+use napi::bindgen_prelude::{Function, Int32Array, ToNapiValue, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{CleanupEnvHook, Env, Status};
 use napi_derive::napi;
 
-use crate::core::engine::{Engine as CoreEngine, Source};
+use crate::core::engine::Engine as CoreEngine;
 use crate::core::keys::INTERNED_KEYS;
 use crate::core::rate_limit::RateLimit;
 use crate::driver::{BoundSocket, Receive, Shared, Wake};
+use hot::{Hot, EBADF, EINVAL};
 use main_loop::Watcher;
-
-/// `enqueue()` result when the address is not an IP literal: JS resolves it and calls again.
-const SEND_NOT_AN_IP: i32 = -1_000_000;
-const EINVAL: i32 = 22;
-const EBADF: i32 = 9;
 
 type WakeFn = ThreadsafeFunction<(), (), (), Status, false, true>;
 
@@ -37,6 +36,21 @@ type WakeFn = ThreadsafeFunction<(), (), (), Status, false, true>;
 #[napi]
 pub fn interned_keys() -> Vec<&'static str> {
     INTERNED_KEYS.to_vec()
+}
+
+/// The calls made per datagram (`register`, `release`, `lookup`, `ingest`, `pendingBytes`,
+/// `drain`, `enqueue`, `flush`), as plain N-API functions that take an engine's `hotHandle()`
+/// first: napi-rs methods cost about 200 ns more per call (src/binding/hot.rs).
+#[napi(
+    catch_unwind,
+    ts_return_type = "Record<string, (...args: any[]) => any>"
+)]
+pub fn hot_functions(env: &Env) -> napi::Result<Unknown<'_>> {
+    // SAFETY: on the JS thread of this call; the value is live for its scope.
+    match unsafe { hot::functions(env.raw()) } {
+        Some(value) => Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) }),
+        None => Err(napi::Error::from_reason("cannot make the engine functions")),
+    }
 }
 
 /// The tape format's numbers (docs/ARCHITECTURE.md), so JS takes them from here rather than
@@ -141,13 +155,10 @@ type SharedIo = Rc<RefCell<Option<Io>>>;
 /// One KRPC socket's engine: transaction table, inbox and (once bound) a native UDP socket.
 #[napi]
 pub struct Engine {
-    shared: Arc<Shared>,
-    io: SharedIo,
+    hot: Rc<Hot>,
     /// Closes the socket when the Node environment goes away (a worker terminated, or the
     /// process exiting without `destroy()`), so nothing outlives its JS thread.
     cleanup: Option<CleanupEnvHook<SharedIo>>,
-    ipv6: bool,
-    epoch: Instant,
 }
 
 #[napi]
@@ -161,23 +172,31 @@ impl Engine {
             1
         };
         Self {
-            shared: Shared::new(CoreEngine::new(tick)),
-            io: Rc::new(RefCell::new(None)),
+            hot: Rc::new(Hot {
+                shared: Shared::new(CoreEngine::new(tick)),
+                io: Rc::new(RefCell::new(None)),
+                ipv6,
+                epoch: Instant::now(),
+            }),
             cleanup: None,
-            ipv6,
-            epoch: Instant::now(),
         }
     }
 
-    fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+    /// The handle the per-datagram functions (see [`hot_functions`]) take first.
+    #[napi(catch_unwind, ts_return_type = "unknown")]
+    pub fn hot_handle<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>> {
+        // SAFETY: on the JS thread of this call; the value is live for its scope.
+        match unsafe { hot::handle(env.raw(), &self.hot) } {
+            Some(value) => Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) }),
+            None => Err(napi::Error::from_reason("cannot make the engine handle")),
+        }
     }
 
     /// Opt-in hardening: port-aware reply matching, and a per-source inbound rate limit
     /// (`per_second` 0 turns it off).
     #[napi(catch_unwind)]
     pub fn configure(&self, match_port: bool, per_second: u32, window_ms: f64, block_ms: f64) {
-        let mut engine = self.shared.engine();
+        let mut engine = self.hot.shared.engine();
         engine.set_match_port(match_port);
         engine.set_rate_limit((per_second > 0).then(|| RateLimit {
             per_second,
@@ -186,44 +205,11 @@ impl Engine {
         }));
     }
 
-    /// Registers a query: returns `slot * 65536 + tid`, or -1 when every tid is in flight.
-    #[napi(catch_unwind)]
-    pub fn register(&self, last_tid: u32, host: String, gen: u32, port: u32) -> f64 {
-        let now = self.now_ms();
-        let port = u16::try_from(port).unwrap_or(0);
-        match self
-            .shared
-            .engine()
-            .register_peer(now, last_tid as u16, host.as_bytes(), port, gen)
-        {
-            Ok((slot, tid)) => f64::from(slot) * 65536.0 + f64::from(tid),
-            Err(_) => -1.0,
-        }
-    }
-
-    /// Frees a slot.
-    #[napi(catch_unwind)]
-    pub fn release(&self, slot: u32) {
-        self.shared.engine().release(slot);
-    }
-
-    /// The slot holding `tid`, or -1.
-    #[napi(catch_unwind)]
-    pub fn lookup(&self, tid: u32) -> i32 {
-        if tid > u32::from(u16::MAX) {
-            return -1;
-        }
-        self.shared
-            .engine()
-            .lookup(tid as u16)
-            .map_or(-1, |slot| slot as i32)
-    }
-
     /// `(slot, gen)` pairs of queries whose time is up, or null (the common case).
     #[napi(catch_unwind)]
     pub fn expire(&self) -> Option<Int32Array> {
-        let now = self.now_ms();
-        let mut engine = self.shared.engine();
+        let now = self.hot.now_ms();
+        let mut engine = self.hot.shared.engine();
         let expired = engine.expire(now);
         if expired.is_empty() {
             return None;
@@ -233,62 +219,6 @@ impl Engine {
             .flat_map(|&(slot, gen)| [slot as i32, gen as i32])
             .collect();
         Some(Int32Array::new(words))
-    }
-
-    /// Feeds a datagram received by a JS socket (the `opts.socket` path).
-    #[napi(catch_unwind)]
-    pub fn ingest(&self, datagram: &[u8], address: String, port: u32, ipv6: bool) {
-        let source = Source {
-            address: address.as_bytes(),
-            ipv6,
-            port: u16::try_from(port).unwrap_or(0),
-        };
-        let now = self.now_ms();
-        self.shared.engine().ingest_at(datagram, source, now);
-    }
-
-    /// Bytes waiting for the next `drain()`, or -1 when the inbox is empty.
-    #[napi(catch_unwind)]
-    pub fn pending_bytes(&self) -> i64 {
-        let mut engine = self.shared.engine();
-        if engine.inbox_is_empty() {
-            -1
-        } else {
-            engine.inbox().byte_len() as i64
-        }
-    }
-
-    /// Moves the inbox to JS: the tape into `tape` (word 0 = words used), the bytes into `bytes`,
-    /// a Buffer JS allocated with `pendingBytes()` (cheaper than a Buffer made through napi, and
-    /// from Node's pool when small). Returns the bytes copied (>= 1), 0 when there is nothing, -1
-    /// when `tape` is too small (`tape[0]` = -words needed), -2 when `bytes` is (ask again).
-    #[napi(catch_unwind)]
-    pub fn drain(&self, mut tape: Int32ArraySlice<'_>, mut bytes: Uint8ArraySlice<'_>) -> i32 {
-        // SAFETY: both slices are used only during this call, on the JS thread, and JS does not
-        // touch the arrays while the call runs.
-        let (tape, bytes) = unsafe { (tape.as_mut(), bytes.as_mut()) };
-        self.shared.rearm();
-        let mut engine = self.shared.engine();
-        let inbox = engine.inbox();
-        if inbox.is_empty() {
-            if let Some(first) = tape.first_mut() {
-                *first = 0;
-            }
-            return 0;
-        }
-        let size = inbox.byte_len();
-        if bytes.len() < size {
-            return -2;
-        }
-        match inbox.drain(tape, |data| bytes[..size].copy_from_slice(data)) {
-            Ok(()) => size.max(1) as i32,
-            Err(needed) => {
-                if let Some(first) = tape.first_mut() {
-                    *first = -(needed as i32);
-                }
-                -1
-            }
-        }
     }
 
     /// Binds a native socket; returns 0 or an errno. `address` is an IP literal (JS resolves
@@ -302,14 +232,14 @@ impl Engine {
         address: String,
         wake: Function<(), ()>,
     ) -> napi::Result<i32> {
-        if self.io.borrow().is_some() {
+        if self.hot.io.borrow().is_some() {
             return Ok(EINVAL);
         }
         let ip: IpAddr = match address.parse() {
             Ok(ip) => ip,
             Err(_) => return Ok(EINVAL),
         };
-        if ip.is_ipv6() != self.ipv6 {
+        if ip.is_ipv6() != self.hot.ipv6 {
             return Ok(EINVAL);
         }
         let addr = SocketAddr::new(ip, u16::try_from(port).unwrap_or(0));
@@ -333,11 +263,16 @@ impl Engine {
                 f.call((), ThreadsafeFunctionCallMode::NonBlocking);
             }
         });
-        let socket =
-            match BoundSocket::bind(addr, Arc::clone(&self.shared), wake_cb, self.epoch, receive) {
-                Ok(socket) => Arc::new(socket),
-                Err(e) => return Ok(e.raw_os_error().unwrap_or(EINVAL)),
-            };
+        let socket = match BoundSocket::bind(
+            addr,
+            Arc::clone(&self.hot.shared),
+            wake_cb,
+            self.hot.epoch,
+            receive,
+        ) {
+            Ok(socket) => Arc::new(socket),
+            Err(e) => return Ok(e.raw_os_error().unwrap_or(EINVAL)),
+        };
         let watcher = match receive {
             Receive::OnRuntime => None,
             Receive::OnCaller => {
@@ -357,12 +292,12 @@ impl Engine {
                 )
             }
         };
-        *self.io.borrow_mut() = Some(Io {
+        *self.hot.io.borrow_mut() = Some(Io {
             socket,
             watcher,
             wake: wake_fn,
         });
-        self.cleanup = Some(env.add_env_cleanup_hook(Rc::clone(&self.io), |io| {
+        self.cleanup = Some(env.add_env_cleanup_hook(Rc::clone(&self.hot.io), |io| {
             if let Some(io) = io.borrow_mut().take() {
                 io.shut();
             }
@@ -371,7 +306,7 @@ impl Engine {
     }
 
     fn with_socket<R>(&self, f: impl FnOnce(&BoundSocket) -> R) -> Option<R> {
-        self.io.borrow().as_ref().map(|io| f(&io.socket))
+        self.hot.io.borrow().as_ref().map(|io| f(&io.socket))
     }
 
     /// The bound address, or null before bind.
@@ -387,69 +322,10 @@ impl Engine {
         })
     }
 
-    /// Accepts `buffer[offset .. offset + length]` for the next `flush()`. Returns 0, `-errno`, or
-    /// `SEND_NOT_AN_IP` when `address` needs a DNS lookup first.
-    #[napi(catch_unwind)]
-    pub fn enqueue(
-        &self,
-        buffer: &[u8],
-        offset: u32,
-        length: u32,
-        port: u32,
-        address: String,
-    ) -> i32 {
-        let io = self.io.borrow();
-        let Some(socket) = io.as_ref().map(|io| &io.socket) else {
-            return -EBADF;
-        };
-        let (offset, length) = (offset as usize, length as usize);
-        let Some(data) = buffer.get(offset..offset.saturating_add(length)) else {
-            return -EINVAL;
-        };
-        let ip: IpAddr = match address.parse() {
-            Ok(ip) => ip,
-            Err(_) => return SEND_NOT_AN_IP,
-        };
-        if ip.is_ipv6() != self.ipv6 {
-            return -EINVAL;
-        }
-        let to = SocketAddr::new(ip, u16::try_from(port).unwrap_or(0));
-        match socket.enqueue(data, to) {
-            Ok(()) => 0,
-            Err(e) => -e.raw_os_error().unwrap_or(EINVAL),
-        }
-    }
-
-    /// Sends everything enqueued; `results[i]` gets bytes sent or `-errno` per datagram. Returns
-    /// the count, or `-needed` when `results` is too small (nothing is sent then).
-    #[napi(catch_unwind)]
-    pub fn flush(&self, mut results: Int32ArraySlice<'_>) -> i32 {
-        // SAFETY: used only during this call, on the JS thread.
-        let results = unsafe { results.as_mut() };
-        let io = self.io.borrow();
-        let Some(socket) = io.as_ref().map(|io| &io.socket) else {
-            return 0;
-        };
-        let pending = socket.pending();
-        if pending > results.len() {
-            return -(pending as i32);
-        }
-        let count = socket.flush(results);
-        let mut engine = self.shared.engine();
-        for &result in &results[..count] {
-            if result >= 0 {
-                engine.count_sent(result as usize);
-            } else {
-                engine.count_send_error();
-            }
-        }
-        count as i32
-    }
-
     /// Closes the native socket (if any) and whatever watched it.
     #[napi(catch_unwind)]
     pub fn close(&mut self, env: Env) -> napi::Result<()> {
-        if let Some(io) = self.io.borrow_mut().take() {
+        if let Some(io) = self.hot.io.borrow_mut().take() {
             io.shut();
         }
         if let Some(hook) = self.cleanup.take() {
@@ -471,7 +347,7 @@ impl Engine {
     }
 
     fn set_ref(&self, env: Env, keep_alive: bool) {
-        let io = self.io.borrow();
+        let io = self.hot.io.borrow();
         let Some(io) = io.as_ref() else { return };
         if let Some(watcher) = &io.watcher {
             watcher.set_ref(keep_alive);
@@ -531,7 +407,7 @@ impl Engine {
     /// A snapshot of the counters.
     #[napi(catch_unwind)]
     pub fn stats(&self) -> EngineStats {
-        let s = self.shared.engine().stats();
+        let s = self.hot.shared.engine().stats();
         EngineStats {
             datagrams_in: s.datagrams_in as f64,
             bytes_in: s.bytes_in as f64,
