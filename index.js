@@ -5,6 +5,8 @@
 // transaction lookup, timeout bookkeeping and the socket itself (see docs/ARCHITECTURE.md).
 // Differences from the reference are deliberate and listed in README.md; each is marked below.
 
+// The global Buffer is an accessor in Node 20 (a getter call per use); a module binding is not.
+const { Buffer } = require('buffer')
 const { isIP } = require('net')
 const dns = require('dns')
 const util = require('util')

@@ -5,6 +5,8 @@
 // queued while a bind is in progress, close deferred behind such a bind, the errors thrown.
 // Datagrams do not come out as 'message' events: the engine hands them to the RPC in batches.
 
+// The global Buffer is an accessor in Node 20 (a getter call per use); a module binding is not.
+const { Buffer } = require('buffer')
 const { EventEmitter } = require('events')
 const dns = require('dns')
 const net = require('net')
