@@ -141,7 +141,16 @@ divergence('datagrams that arrive together are dispatched in one burst: process.
   for (const n of ['1', '2', '3']) sender.send(Buffer.from(`d1:q1:${n}1:y1:qe`), port, '127.0.0.1')
   await t.sleep(50)
   sender.close()
-  assert.deepStrictEqual(order, ['query 1', 'query 2', 'query 3', 'tick 1', 'tick 2', 'tick 3'])
+  if (process.env.KRPC_RECEIVE_ON_RUNTIME !== '1') {
+    assert.deepStrictEqual(order, ['query 1', 'query 2', 'query 3', 'tick 1', 'tick 2', 'tick 3'])
+  } else {
+    // Read on the runtime thread, JS may be woken while the datagrams are still arriving, so they
+    // can form more than one burst; within each, the ticks still run after the burst.
+    assert.deepStrictEqual(order.filter(e => e.startsWith('query')), ['query 1', 'query 2', 'query 3'])
+    for (const n of ['1', '2', '3']) assert.ok(order.indexOf('tick ' + n) > order.indexOf('query ' + n))
+    const firstTick = order.findIndex(e => e.startsWith('tick'))
+    assert.ok(order[firstTick - 1].startsWith('query'), 'a burst ends before its ticks run')
+  }
 })
 
 divergence('a peer with `address` but no `host` does not hang: the query goes to `address`; timers keep running', async (RPC, t) => {

@@ -22,6 +22,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::Notify;
 
+use super::recv::{recv_batch, RECV_BUFFER, SCRATCH_BYTES};
 use super::runtime;
 use crate::core::engine::{Engine, Source};
 
@@ -30,8 +31,6 @@ use crate::core::engine::{Engine, Source};
 const IO_LOOP_BOUND: usize = 160;
 /// Most time spent reading per wake-up, for the same reason.
 const RECV_TIME_BOUND: Duration = Duration::from_micros(500);
-/// Largest UDP payload plus slack: a datagram is never truncated.
-const RECV_BUFFER: usize = 65536;
 /// Bytes queued while the kernel's send buffer is full. dgram queues without a limit; past this
 /// a send fails with ENOBUFS instead of growing memory forever.
 const MAX_QUEUED_SEND_BYTES: usize = 4 << 20;
@@ -483,7 +482,7 @@ struct Scratch {
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch {
-        buffer: vec![0; RECV_BUFFER],
+        buffer: vec![0; SCRATCH_BYTES],
         burst: Vec::with_capacity(RECV_BUFFER),
         marks: Vec::with_capacity(IO_LOOP_BOUND),
     });
@@ -536,12 +535,14 @@ impl Receiver {
         burst.clear();
         marks.clear();
         loop {
-            match socket.recv_from(buffer) {
-                Ok((len, from)) => {
-                    let start = burst.len();
-                    burst.extend_from_slice(&buffer[..len]);
-                    marks.push((start, len, from));
-                }
+            let read = recv_batch(socket, buffer, |data, from| {
+                marks.push((burst.len(), data.len(), from));
+                burst.extend_from_slice(data);
+            });
+            match read {
+                // Fewer than asked: the socket is empty, no need for a call that says so.
+                Ok((count, asked)) if count < asked => break,
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // ICMP errors surface on unconnected sockets only with IP_RECVERR; anything
