@@ -29,6 +29,7 @@ const HI = 1 - LO
 
 const bufferUtf8Slice = Buffer.prototype.utf8Slice
 
+
 function corrupt (pos, why) {
   return new Error('corrupt tape at word ' + pos + ': ' + why)
 }
@@ -51,6 +52,8 @@ function buildValue (bytes, tape, pos, end, keys) {
   let curIsDict = false
   let key = null // pending dict key (null: expecting a key)
   let protoKey = false // the pending key is '__proto__'
+  let arrayBuffer = null // bytes.buffer and bytes.byteOffset, read on the first byte string
+  let base = 0
   let root
   while (pos < end) {
     const w = tape[pos]
@@ -58,8 +61,13 @@ function buildValue (bytes, tape, pos, end, keys) {
     let open = false
     switch (w & OP_MASK) {
       case T_BYTES: {
-        const start = tape[pos + 1]
-        v = bytes.subarray(start, start + tape[pos + 2])
+        // Buffer.from(arrayBuffer, offset, length) makes the same view as subarray() but reads
+        // `.buffer` (a call into V8's runtime) once per record rather than once per string.
+        if (arrayBuffer === null) {
+          arrayBuffer = bytes.buffer
+          base = bytes.byteOffset
+        }
+        v = Buffer.from(arrayBuffer, base + tape[pos + 1], tape[pos + 2])
         pos += 3
         break
       }
