@@ -14,7 +14,7 @@ const events = require('events')
 const native = require('./lib/native')
 const NativeSocket = require('./lib/native-socket')
 const { Encoder } = require('./lib/encode')
-const { buildValue, typeString } = require('./lib/tape')
+const { buildValue, recordTypeString } = require('./lib/tape')
 
 const ETIMEDOUT = new Error('Query timed out')
 ETIMEDOUT.code = 'ETIMEDOUT'
@@ -350,11 +350,9 @@ function deliver (self, state, kind, slot, gen, tid, bytes, tape, valueStart, va
     case K_SHORT_TID:
       self.emit('warning', shortTidError())
       return
-    case K_UNKNOWN_TYPE: {
-      const message = n === 0 ? null : buildValue(bytes, tape, valueStart, valueEnd, KEYS)
-      self.emit('warning', warningError('Unknown type: ' + typeString(message)))
+    case K_UNKNOWN_TYPE:
+      self.emit('warning', warningError('Unknown type: ' + recordTypeString(bytes, tape, valueStart, valueEnd, KEYS)))
       return
-    }
     case K_DECODE_ERROR: {
       const start = tape[valueStart + 1]
       self.emit('warning', warningError(bytes.latin1Slice(start, start + tape[valueStart + 2])))

@@ -12,7 +12,7 @@ const assert = require('node:assert/strict')
 const util = require('node:util')
 const bencode = require('bencode')
 const native = require('../lib/native')
-const { buildValue, FORMAT } = require('../lib/tape')
+const { buildValue, typeString, recordTypeString, FORMAT } = require('../lib/tape')
 const { rng: prng } = require('./harness/rng')
 
 const KEYS = [undefined].concat(native.internedKeys())
@@ -40,7 +40,11 @@ function decodeWithEngine (buf) {
   // A reply whose `t` is shorter than 2 bytes carries no value words: the value is not needed
   // to report it, so compare it through a re-encoded query-shaped copy instead.
   if (kind === FORMAT.kShortTid) return { shortTid: true }
-  return { value: n === 0 ? null : buildValue(bytes, tape, start, start + n, KEYS) }
+  return {
+    value: n === 0 ? null : buildValue(bytes, tape, start, start + n, KEYS),
+    // What a datagram of unknown type is reported with, computed without building the value.
+    typeText: recordTypeString(bytes, tape, start, start + n, KEYS)
+  }
 }
 
 const KEY_POOL = ['t', 'y', 'q', 'a', 'r', 'e', 'id', 'token', 'values', 'nodes', 'x', '', '10', '2', '__proto__', 'constructor', 'toString', 'é', '\u{1F600}']
@@ -130,6 +134,7 @@ function compare (buf, seed) {
   // deepStrictEqual checks Buffer-ness, key order, -0 (Object.is) and prototypes.
   assert.deepStrictEqual(ours.value, ref.value, where)
   assertBuffersAreBuffers(ours.value, where)
+  assert.equal(ours.typeText, typeString(ref.value), where)
   return 'value'
 }
 

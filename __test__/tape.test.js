@@ -7,7 +7,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const bencode = require('bencode')
-const { buildValue, typeString, T_DICT, T_LIST, T_END, T_BYTES, T_INT, T_FLOAT, T_KEY, T_RAWKEY } = require('../lib/tape')
+const { buildValue, typeString, recordTypeString, T_DICT, T_LIST, T_END, T_BYTES, T_INT, T_FLOAT, T_KEY, T_RAWKEY } = require('../lib/tape')
 
 // The interned key order of docs/ARCHITECTURE.md (id 0 unused).
 const KEYS = [undefined, ...'t y q a r e id info_hash target nodes nodes6 values token want port implied_port name v ip ro interval num samples seq sig k salt cas'.split(' ')]
@@ -91,7 +91,11 @@ function build (datagram) {
   const words = tokenize(batch.subarray(pre, pre + datagram.length), pre)
   const tape = new Int32Array(words.length + 10).fill(-1)
   tape.set(words, 3)
-  return { value: buildValue(batch, tape, 3, 3 + words.length, KEYS), batch }
+  return {
+    value: buildValue(batch, tape, 3, 3 + words.length, KEYS),
+    batch,
+    typeText: recordTypeString(batch, tape, 3, 3 + words.length, KEYS)
+  }
 }
 
 // Structural equality with bencode@2's value: real Buffers sharing the batch memory, plain objects
@@ -288,7 +292,10 @@ const FIXED = [
   '4:spam', '04:spam', '+4:spam', '4.9:spam', ':spam', '4:sp', '10:abc', '0:', 'i1eXYZ', '4:spamgarbage',
   'd1:ai1e1:ai2ee', 'd0:i1ee', 'd11:constructori1ee', 'le', 'de', 'lli1eeli2eee',
   'd1:y1:ze', 'd1:yi0ee', 'd1:yi-0ee', 'd1:y0:e', 'd1:yl1:r1:xee', 'd1:yll1:ai1eel1:beee', 'd1:yld1:ai1eeee', 'd1:ydee',
-  'd1:yd8:toString1:xee', 'd1:yld7:valueOf1:xeee', 'd1:yld8:toString1:xeee', 'd1:y2:\xff\xfee', 'd1:yi5ee', 'd1:yli0ei-0eee', ''
+  'd1:yd8:toString1:xee', 'd1:yld7:valueOf1:xeee', 'd1:yld8:toString1:xeee', 'd1:y2:\xff\xfee', 'd1:yi5ee', 'd1:yli0ei-0eee', '',
+  // the last of repeated keys wins; y after, between and before containers; a float and a zero root
+  'd1:y1:a1:y1:be', 'd1:y1:a1:zli1ee1:yl1:b1:cee', 'd1:ad1:yi1ee1:y1:qe', 'd1:zld1:y1:xeee', 'i0e', 'i0.5e', 'i0.0e',
+  'l'.repeat(500) + 'e'.repeat(500), 'd1:zl' + 'l'.repeat(400) + 'e'.repeat(400) + 'e1:y1:ke'
 ]
 
 test('fixed datagrams: same values as bencode@2, typeString as k-rpc-socket', () => {
@@ -296,11 +303,12 @@ test('fixed datagrams: same values as bencode@2, typeString as k-rpc-socket', ()
   for (const text of FIXED) {
     const datagram = Buffer.from(text, 'latin1')
     const ref = bencode.decode(datagram)
-    const { value, batch } = build(datagram)
+    const { value, batch, typeText } = build(datagram)
     assertSame(value, ref, batch, text)
     const r = referenceType(ref)
     if (!r.error) {
       assert.equal('Unknown type: ' + typeString(value), r.text, text)
+      assert.equal('Unknown type: ' + typeText, r.text, text)
       assert.equal('Unknown type: ' + typeString(ref), r.text, text)
       compared++
     }
