@@ -18,6 +18,7 @@ const BOUND = 2
 
 // Rust's marker for "not an IP literal: resolve it and call again".
 const SEND_NOT_AN_IP = -1000000
+const SEND_LATER = -1000001
 
 const kState = Symbol('krpc.nativeSocketState')
 
@@ -238,6 +239,19 @@ const IMMEDIATE_SENDS_PER_TICK = 4
 
 function sendNow (socket, state, buffer, start, size, port, address, callback) {
   const target = address || (state.family === 4 ? '127.0.0.1' : '::1')
+  if (state.sentThisTick < IMMEDIATE_SENDS_PER_TICK && state.sent.length === 0) {
+    // Nothing of this tick is waiting: one engine call sends it (enqueue + flush in one).
+    const sent = state.engine.sendNow(buffer, start, size, port, target)
+    if (sent !== SEND_NOT_AN_IP && sent !== SEND_LATER) {
+      state.sentThisTick++
+      scheduleEndOfTick(state)
+      if (callback) {
+        if (sent >= 0) process.nextTick(callback, null, sent)
+        else process.nextTick(callback, errors.exceptionWithHostPort(-sent, 'send', address, port))
+      }
+      return
+    }
+  }
   const result = state.engine.enqueue(buffer, start, size, port, target)
   if (result === SEND_NOT_AN_IP) {
     const copy = Buffer.from(buffer.subarray(start, start + size))
@@ -263,6 +277,10 @@ function afterEnqueue (socket, state, result, address, port, callback) {
     state.sentThisTick++
     flushSends(state, true)
   }
+  scheduleEndOfTick(state)
+}
+
+function scheduleEndOfTick (state) {
   if (!state.tickScheduled) {
     state.tickScheduled = true
     process.nextTick(endOfTick, state)

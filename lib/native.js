@@ -25,7 +25,7 @@ const hot = binding.hotFunctions()
 
 /**
  * A new engine with its per-datagram calls: register, release, lookup, ingest, pendingBytes,
- * drain, enqueue, flush (documented in src/binding/hot.rs).
+ * drain, enqueue, sendNow, flush (documented in src/binding/hot.rs).
  *
  * @param {boolean} ipv6
  * @param {number} tickMs
@@ -40,6 +40,7 @@ function createEngine (ipv6, tickMs) {
   engine.pendingBytes = () => hot.pendingBytes(h)
   engine.drain = (tape, bytes) => hot.drain(h, tape, bytes)
   engine.enqueue = (buffer, offset, length, port, address) => hot.enqueue(h, buffer, offset, length, port, address)
+  engine.sendNow = (buffer, offset, length, port, address) => hot.sendNow(h, buffer, offset, length, port, address)
   engine.flush = (results) => hot.flush(h, results)
   return engine
 }

@@ -28,6 +28,8 @@ use crate::driver::Shared;
 
 /// `enqueue()` result when the address is not an IP literal: JS resolves it and calls again.
 pub(super) const SEND_NOT_AN_IP: i32 = -1_000_000;
+/// `sendNow()` result when datagrams wait for `flush()`: JS enqueues behind them instead.
+pub(super) const SEND_LATER: i32 = -1_000_001;
 pub(super) const EINVAL: i32 = 22;
 pub(super) const EBADF: i32 = 9;
 
@@ -130,20 +132,52 @@ impl Hot {
         let Some(socket) = io.as_ref().map(|io| &io.socket) else {
             return -EBADF;
         };
-        let Some(ip) = std::str::from_utf8(address)
-            .ok()
-            .and_then(|text| text.parse::<IpAddr>().ok())
-        else {
-            return SEND_NOT_AN_IP;
+        let to = match self.destination(port, address) {
+            Ok(to) => to,
+            Err(code) => return code,
         };
-        if ip.is_ipv6() != self.ipv6 {
-            return -EINVAL;
-        }
-        let to = SocketAddr::new(ip, u16::try_from(port).unwrap_or(0));
         match socket.enqueue(data, to) {
             Ok(()) => 0,
             Err(e) => -e.raw_os_error().unwrap_or(EINVAL),
         }
+    }
+
+    /// Sends `data` at once (see `BoundSocket::send_now`): bytes sent, `-errno`,
+    /// `SEND_NOT_AN_IP` when `address` needs a DNS lookup first, or `SEND_LATER` when datagrams
+    /// are waiting for `flush()` (then nothing was done: enqueue it behind them).
+    fn send_now(&self, data: &[u8], port: u32, address: &[u8]) -> i32 {
+        let io = self.io.borrow();
+        let Some(socket) = io.as_ref().map(|io| &io.socket) else {
+            return -EBADF;
+        };
+        let to = match self.destination(port, address) {
+            Ok(to) => to,
+            Err(code) => return code,
+        };
+        let Some(result) = socket.send_now(data, to) else {
+            return SEND_LATER;
+        };
+        let mut engine = self.shared.engine();
+        if result >= 0 {
+            engine.count_sent(result as usize);
+        } else {
+            engine.count_send_error();
+        }
+        result
+    }
+
+    /// The socket address to send to, or the code `enqueue`/`sendNow` return instead.
+    fn destination(&self, port: u32, address: &[u8]) -> Result<SocketAddr, i32> {
+        let Some(ip) = std::str::from_utf8(address)
+            .ok()
+            .and_then(|text| text.parse::<IpAddr>().ok())
+        else {
+            return Err(SEND_NOT_AN_IP);
+        };
+        if ip.is_ipv6() != self.ipv6 {
+            return Err(-EINVAL);
+        }
+        Ok(SocketAddr::new(ip, u16::try_from(port).unwrap_or(0)))
     }
 
     /// Sends everything enqueued; `results[i]` gets bytes sent or `-errno` per datagram. Returns
@@ -180,7 +214,7 @@ type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> 
 /// # Safety
 /// `env` must be the live environment of the current call, on its JS thread.
 pub(super) unsafe fn functions(env: sys::napi_env) -> Option<sys::napi_value> {
-    const FUNCTIONS: [(&CStr, Callback); 8] = [
+    const FUNCTIONS: [(&CStr, Callback); 9] = [
         (c"register", register),
         (c"release", release),
         (c"lookup", lookup),
@@ -188,6 +222,7 @@ pub(super) unsafe fn functions(env: sys::napi_env) -> Option<sys::napi_value> {
         (c"pendingBytes", pending_bytes),
         (c"drain", drain),
         (c"enqueue", enqueue),
+        (c"sendNow", send_now),
         (c"flush", flush),
     ];
     let mut object = ptr::null_mut();
@@ -567,6 +602,27 @@ unsafe extern "C" fn enqueue(env: sys::napi_env, info: sys::napi_callback_info) 
             let (mut inline, mut heap) = ([0; INLINE_TEXT], Vec::new());
             let address = call.text(4, &mut inline, &mut heap)?;
             Ok(Output::Int(call.hot.enqueue(data, call.u32(3)?, address)))
+        })
+    }
+}
+
+/// `sendNow(buffer, offset, length, port, address)`: bytes sent, `-errno`, `SEND_NOT_AN_IP` or
+/// `SEND_LATER`.
+unsafe extern "C" fn send_now(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    // SAFETY: made by `functions`.
+    unsafe {
+        run(env, info, c"sendNow", |call| {
+            let buffer = call.bytes(0)?;
+            let (offset, length) = (call.u32(1)? as usize, call.u32(2)? as usize);
+            let Some(data) = buffer.get(offset..offset.saturating_add(length)) else {
+                return Ok(Output::Int(-EINVAL));
+            };
+            let (mut inline, mut heap) = ([0; INLINE_TEXT], Vec::new());
+            let address = call.text(4, &mut inline, &mut heap)?;
+            Ok(Output::Int(call.hot.send_now(data, call.u32(3)?, address)))
         })
     }
 }

@@ -248,6 +248,37 @@ impl BoundSocket {
         count
     }
 
+    /// Sends one datagram right away, or returns `None` when datagrams wait for
+    /// [`BoundSocket::flush`] (it must not overtake them). Otherwise the bytes sent, or `-errno`;
+    /// a datagram the kernel has no room for yet is queued for the runtime and counts as sent,
+    /// as in `flush`. One call instead of `enqueue` + `flush` for the first sends of a tick.
+    pub fn send_now(&self, data: &[u8], to: SocketAddr) -> Option<i32> {
+        if self.pending() > 0 {
+            return None;
+        }
+        let queue_empty = self
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .datagrams
+            .is_empty();
+        let sent = if queue_empty {
+            self.socket.send_to(data, to)
+        } else {
+            Err(io::ErrorKind::WouldBlock.into())
+        };
+        Some(match sent {
+            Ok(n) => n as i32,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                match self.queue_for_runtime(data, to) {
+                    Ok(()) => data.len() as i32,
+                    Err(e) => -e.raw_os_error().unwrap_or(22),
+                }
+            }
+            Err(e) => -e.raw_os_error().unwrap_or(22),
+        })
+    }
+
     /// Datagrams waiting for [`BoundSocket::flush`].
     pub fn pending(&self) -> usize {
         self.outbox
