@@ -584,7 +584,16 @@ unsafe extern "C" fn drain(env: sys::napi_env, info: sys::napi_callback_info) ->
     // SAFETY: made by `functions`.
     unsafe {
         run(env, info, c"drain", |call| {
-            Ok(Output::Int(call.hot.drain(call.int32s(0)?, call.bytes(1)?)))
+            let (tape, bytes) = (call.int32s(0)?, call.bytes(1)?);
+            // Both are written: two views of one memory would be two `&mut` to it.
+            let tape_range = tape.as_ptr_range();
+            let (tape_start, tape_end) = (tape_range.start as usize, tape_range.end as usize);
+            let bytes_range = bytes.as_ptr_range();
+            let (bytes_start, bytes_end) = (bytes_range.start as usize, bytes_range.end as usize);
+            if tape_start < bytes_end && bytes_start < tape_end {
+                return Err(BadArgument);
+            }
+            Ok(Output::Int(call.hot.drain(tape, bytes)))
         })
     }
 }
