@@ -11,6 +11,7 @@
 
 mod hot;
 mod main_loop;
+mod raw;
 
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
@@ -186,7 +187,7 @@ impl Engine {
     #[napi(catch_unwind, ts_return_type = "unknown")]
     pub fn hot_handle<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>> {
         // SAFETY: on the JS thread of this call; the value is live for its scope.
-        match unsafe { hot::handle(env.raw(), &self.hot) } {
+        match unsafe { raw::handle(env.raw(), &self.hot) } {
             Some(value) => Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) }),
             None => Err(napi::Error::from_reason("cannot make the engine handle")),
         }
