@@ -140,11 +140,13 @@ RPC.prototype.send = function (peer, message, cb) {
   const state = this[kState]
   const length = state.encoder.encode(message)
   // Our socket copies the bytes before send() returns, so the encoder's buffer can be reused;
-  // a user socket may hold on to them (dgram queues sends while binding).
-  const buf = state && state.native && this.socket instanceof NativeSocket
+  // a user socket, or a send() wrapped by third-party code, may hold on to them (dgram queues
+  // sends while binding).
+  const buf = state && state.native && this.socket instanceof NativeSocket &&
+    this.socket.send === NativeSocket.prototype.send
     ? state.encoder.buf
     : Buffer.from(state.encoder.buf.subarray(0, length))
-  this.socket.send(buf, 0, length, peer.port, peer.address || peer.host, cb || noop)
+  this.socket.send(buf, 0, length, peer.port, peer.address || peer.host, cb || NativeSocket.ignoreResult)
 }
 
 // bind([port], [address], [callback])

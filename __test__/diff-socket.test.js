@@ -47,3 +47,22 @@ differential('rpc.socket.send: raw bytes on the DHT port (the two dgram argument
   attempt(t, 'send with offset past the end', () => r.socket.send(Buffer.from('ab'), 5, 1, peer.port, '127.0.0.1'))
   r.destroy()
 })
+
+differential('a wrapped rpc.socket.send gets Buffers it may keep: bytes of earlier sends are not overwritten by later ones', async (RPC, t) => {
+  const peer = await t.peer('remote')
+  const r = t.rpc()
+  await new Promise(resolve => r.bind(0, '127.0.0.1', resolve))
+  const kept = []
+  const send = r.socket.send
+  r.socket.send = function (buf, offset, length, ...rest) {
+    kept.push({ buf, offset, length, copy: Buffer.from(buf.subarray(offset, offset + length)) })
+    t.log('wrapped send: callback is a function', typeof rest[rest.length - 1] === 'function')
+    return send.call(this, buf, offset, length, ...rest)
+  }
+  r.query({ host: '127.0.0.1', port: peer.port }, { q: 'first', a: { id: Buffer.alloc(20, 1) } })
+  r.query({ host: '127.0.0.1', port: peer.port }, { q: 'second_and_longer', a: { id: Buffer.alloc(20, 2) } })
+  await peer.recv()
+  await peer.recv()
+  for (const k of kept) t.log('kept bytes unchanged', k.buf.subarray(k.offset, k.offset + k.length).equals(k.copy))
+  r.destroy()
+})

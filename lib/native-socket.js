@@ -245,7 +245,7 @@ function sendNow (socket, state, buffer, start, size, port, address, callback) {
     if (sent !== SEND_NOT_AN_IP && sent !== SEND_LATER) {
       state.sentThisTick++
       scheduleEndOfTick(state)
-      if (callback) {
+      if (callback && callback !== ignoreResult) {
         if (sent >= 0) process.nextTick(callback, null, sent)
         else process.nextTick(callback, errors.exceptionWithHostPort(-sent, 'send', address, port))
       }
@@ -305,7 +305,7 @@ function flushSends (state, deferCallbacks) {
     count = state.engine.flush(state.results)
   }
   let anyCallback = false
-  for (let i = 0; i < sent.length; i += 3) anyCallback = anyCallback || Boolean(sent[i])
+  for (let i = 0; i < sent.length; i += 3) anyCallback = anyCallback || (Boolean(sent[i]) && sent[i] !== ignoreResult)
   if (!anyCallback) return
   const results = state.results.slice(0, count)
   if (deferCallbacks) process.nextTick(runSendCallbacks, sent, results, 0)
@@ -316,7 +316,7 @@ function flushSends (state, deferCallbacks) {
 function runSendCallbacks (sent, results, from) {
   for (let i = from; i < results.length; i++) {
     const callback = sent[3 * i]
-    if (!callback) continue
+    if (!callback || callback === ignoreResult) continue
     try {
       const result = results[i]
       if (result >= 0) callback(null, result)
@@ -348,5 +348,12 @@ function getBufferSize (socket, method) {
   if (size < 0) throw errors.bufferSizeUnbound(method)
   return size
 }
+
+// A send callback that ignores the outcome (the RPC's default). Passed as a callback, it still
+// swallows errors the way any callback does (no 'error' event for a failed lookup, as with
+// dgram), but the socket need not schedule a call to it for every datagram.
+function ignoreResult () {}
+
+NativeSocket.ignoreResult = ignoreResult
 
 module.exports = NativeSocket
