@@ -55,8 +55,7 @@ function RPC (opts) {
 
   // Added option: `type: 'udp6'` gives an IPv6 socket (BEP 32 deployments run one per family).
   const type = opts.type === 'udp6' ? 'udp6' : 'udp4'
-  const period = tickPeriod(this.timeout)
-  const engine = native.createEngine(type === 'udp6', period)
+  const engine = native.createEngine(type === 'udp6')
   const state = {
     engine,
     native: !opts.socket,
@@ -85,7 +84,9 @@ function RPC (opts) {
 
   events.EventEmitter.call(this)
 
-  // Only requests whose deadline passed are visited (O(expired)); the reference walks every slot.
+  // Each call is one tick of the engine's clock: a query times out on the 5th tick after it was
+  // made, as the reference's ttl of 4 makes it. Only requests whose time is up are visited
+  // (O(expired)); the reference walks every slot.
   function check () {
     if (!self.inflight) return
     const expired = overdue(state, engine.expire())
@@ -501,14 +502,6 @@ function notFound (host) {
   err.syscall = 'getaddrinfo'
   err.hostname = host
   return err
-}
-
-// Node turns a delay below 1 ms, NaN or above 2^31-1 into 1 ms; the reference's tick period is
-// whatever Node made of floor(timeout / 4).
-function tickPeriod (timeout) {
-  const period = Math.floor(timeout / 4)
-  if (!(period >= 1 && period <= 2147483647)) return 1
-  return period
 }
 
 function noop () {}

@@ -14,7 +14,7 @@ v8.setFlagsFromString('--no-expose-gc')
 const hot = native.hotFunctions()
 
 test('hot functions refuse anything but a live engine handle', () => {
-  const engine = new native.Engine(false, 125)
+  const engine = new native.Engine(false)
   const notHandles = [undefined, null, 0, 'x', {}, [], engine, Buffer.alloc(8), () => {}]
   for (const name of Object.keys(hot)) {
     for (const value of notHandles) {
@@ -25,7 +25,7 @@ test('hot functions refuse anything but a live engine handle', () => {
 })
 
 test('hot functions reject arguments of the wrong type with a TypeError naming the function', () => {
-  const engine = native.createEngine(false, 125)
+  const engine = native.createEngine(false)
   assert.throws(() => engine.register(1, {}, 1, 1), { name: 'TypeError', message: 'krpc-socket: bad argument to register' })
   assert.throws(() => engine.release('1'), { name: 'TypeError', message: 'krpc-socket: bad argument to release' })
   assert.throws(() => engine.drain(new Uint8Array(4), Buffer.alloc(4)), { name: 'TypeError', message: 'krpc-socket: bad argument to drain' })
@@ -43,7 +43,7 @@ test('hot functions reject arguments of the wrong type with a TypeError naming t
 })
 
 test('a host longer than the inline buffer is read whole (no truncation to a prefix that could match)', () => {
-  const engine = native.createEngine(false, 125)
+  const engine = native.createEngine(false)
   const long = '127.0.0.1' + 'x'.repeat(200)
   const registered = engine.register(0, long, 1, 6881)
   assert.ok(registered >= 0)
@@ -55,7 +55,7 @@ test('a host longer than the inline buffer is read whole (no truncation to a pre
 })
 
 test('a handle keeps its engine state alive after the engine object is collected', async () => {
-  let engine = native.createEngine(false, 125)
+  let engine = native.createEngine(false)
   const handle = engine.hotHandle()
   const registered = engine.register(0, '127.0.0.1', 7, 6881)
   const tid = registered % 65536

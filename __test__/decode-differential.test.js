@@ -16,7 +16,7 @@ const { buildValue, typeString, recordTypeString, FORMAT } = require('../lib/tap
 const { rng: prng } = require('./harness/rng')
 
 const KEYS = [undefined].concat(native.internedKeys())
-const engine = native.createEngine(false, 500)
+const engine = native.createEngine(false)
 let tape = new Int32Array(1 << 16)
 
 // Decodes one datagram through the engine: { value } or { error: message }. Classification is

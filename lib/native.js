@@ -28,10 +28,9 @@ const hot = binding.hotFunctions()
  * drain, enqueue, sendNow, flush (documented in src/binding/hot.rs).
  *
  * @param {boolean} ipv6
- * @param {number} tickMs
  */
-function createEngine (ipv6, tickMs) {
-  const engine = new binding.Engine(ipv6, tickMs)
+function createEngine (ipv6) {
+  const engine = new binding.Engine(ipv6)
   const h = engine.hotHandle()
   engine.register = (lastTid, host, gen, port) => hot.register(h, lastTid, host, gen, port)
   engine.release = (slot) => hot.release(h, slot)

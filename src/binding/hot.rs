@@ -10,7 +10,7 @@
 //! ([`super::raw::handle`]: an N-API external owning an `Rc` of the [`Hot`] state; everything
 //! here runs on the JS thread that created it). lib/native.js binds them to each engine object.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::CStr;
 use std::net::{IpAddr, SocketAddr};
 use std::ptr;
@@ -35,6 +35,8 @@ pub(super) const EBADF: i32 = 9;
 /// What the per-datagram functions need, shared with the `Engine` class.
 pub(super) struct Hot {
     pub shared: Arc<Shared>,
+    /// Ticks of the JS timer so far (`expire()` calls): the clock of the transaction table.
+    pub ticks: Cell<u64>,
     pub io: Rc<RefCell<Option<Io>>>,
     pub ipv6: bool,
     pub epoch: Instant,
@@ -47,7 +49,7 @@ impl Hot {
 
     /// Registers a query: `slot * 65536 + tid`, or -1 when every tid is in flight.
     fn register(&self, last_tid: u32, host: &[u8], gen: u32, port: u32) -> f64 {
-        let now = self.now_ms();
+        let now = self.ticks.get();
         let port = u16::try_from(port).unwrap_or(0);
         match self
             .shared

@@ -13,7 +13,7 @@ mod hot;
 mod main_loop;
 mod raw;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -153,6 +153,10 @@ impl Io {
 
 type SharedIo = Rc<RefCell<Option<Io>>>;
 
+/// The reference gives a request a `ttl` of 4 and, on each tick, decrements it or (once it is 0)
+/// times the request out: the 5th tick after a request was made times it out.
+const TICKS_TO_TIMEOUT: u64 = 5;
+
 /// One KRPC socket's engine: transaction table, inbox and (once bound) a native UDP socket.
 #[napi]
 pub struct Engine {
@@ -164,17 +168,15 @@ pub struct Engine {
 
 #[napi]
 impl Engine {
-    /// `tick_ms` is k-rpc-socket's tick period; queries time out after four ticks.
+    /// Queries time out on the 5th `expire()` call (a tick of the JS timer) after they were
+    /// registered, as the reference's `ttl` of 4 makes them: counted in ticks, not
+    /// milliseconds, so two sockets whose timers fire in order time out in that order too.
     #[napi(constructor, catch_unwind)]
-    pub fn new(ipv6: bool, tick_ms: f64) -> Self {
-        let tick = if tick_ms.is_finite() && tick_ms >= 1.0 {
-            tick_ms as u64
-        } else {
-            1
-        };
+    pub fn new(ipv6: bool) -> Self {
         Self {
             hot: Rc::new(Hot {
-                shared: Shared::new(CoreEngine::new(tick)),
+                shared: Shared::new(CoreEngine::with_lifetime(TICKS_TO_TIMEOUT)),
+                ticks: Cell::new(0),
                 io: Rc::new(RefCell::new(None)),
                 ipv6,
                 epoch: Instant::now(),
@@ -206,10 +208,12 @@ impl Engine {
         }));
     }
 
-    /// `(slot, gen)` pairs of queries whose time is up, or null (the common case).
+    /// One tick of the JS timer (made while queries are in flight): `(slot, gen)` pairs of the
+    /// queries whose time is up, or null (the common case).
     #[napi(catch_unwind)]
     pub fn expire(&self) -> Option<Int32Array> {
-        let now = self.hot.now_ms();
+        let now = self.hot.ticks.get() + 1;
+        self.hot.ticks.set(now);
         let mut engine = self.hot.shared.engine();
         let expired = engine.expire(now);
         if expired.is_empty() {

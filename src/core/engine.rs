@@ -43,8 +43,9 @@ pub struct Engine {
     table: Transactions,
     inbox: Inbox,
     stats: Stats,
-    /// How long a query lives: four ticks of `floor(timeout / 4)`, the reference's ttl of 4.
-    lifetime_ms: u64,
+    /// How long a query lives, in the unit of the clock the caller passes to `register` and
+    /// `expire`.
+    lifetime: u64,
     expired: Vec<(u32, u32)>,
     /// Opt-in: replies must also come from the queried port (the reference checks the IP only).
     match_port: bool,
@@ -53,13 +54,21 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine whose queries time out `4 * tick_ms` after registration.
+    /// An engine whose queries time out `4 * tick_ms` after registration, on a millisecond clock.
     pub fn new(tick_ms: u64) -> Self {
+        Self::with_lifetime(tick_ms.saturating_mul(4))
+    }
+
+    /// An engine whose queries time out `lifetime` units of the caller's clock after
+    /// registration: `expire(now)` reports those with `registered_at + lifetime <= now`. The
+    /// binding counts ticks, so that a query times out on the 5th tick after it was made,
+    /// exactly as the reference's `ttl` of 4 does.
+    pub fn with_lifetime(lifetime: u64) -> Self {
         Self {
             table: Transactions::new(),
             inbox: Inbox::default(),
             stats: Stats::default(),
-            lifetime_ms: tick_ms.saturating_mul(4),
+            lifetime,
             expired: Vec::new(),
             match_port: false,
             blocker: None,
@@ -79,24 +88,24 @@ impl Engine {
     /// Registers a query (see [`Transactions::register`]); returns `(slot, tid)`.
     pub fn register(
         &mut self,
-        now_ms: u64,
+        now: u64,
         last_tid: u16,
         host: &[u8],
         gen: u32,
     ) -> Result<(u32, u16), RegisterError> {
-        self.register_peer(now_ms, last_tid, host, 0, gen)
+        self.register_peer(now, last_tid, host, 0, gen)
     }
 
     /// [`Engine::register`] with the queried port, used when port matching is on.
     pub fn register_peer(
         &mut self,
-        now_ms: u64,
+        now: u64,
         last_tid: u16,
         host: &[u8],
         port: u16,
         gen: u32,
     ) -> Result<(u32, u16), RegisterError> {
-        let deadline = now_ms.saturating_add(self.lifetime_ms);
+        let deadline = now.saturating_add(self.lifetime);
         let port = if self.match_port { port } else { 0 };
         self.table
             .register_peer(last_tid, host, port, gen, deadline)
@@ -113,9 +122,9 @@ impl Engine {
     }
 
     /// `(slot, gen)` of the queries whose time is up, in slot order. Each is reported once.
-    pub fn expire(&mut self, now_ms: u64) -> &[(u32, u32)] {
+    pub fn expire(&mut self, now: u64) -> &[(u32, u32)] {
         self.expired.clear();
-        self.table.expire(now_ms, &mut self.expired);
+        self.table.expire(now, &mut self.expired);
         self.stats.timeouts += self.expired.len() as u64;
         &self.expired
     }
@@ -395,6 +404,16 @@ mod tests {
         assert_eq!(e.ingest_at(b"d-3:e", LOCAL, 1), Ingested::Dropped);
         assert_eq!(e.stats().rate_limited, 1);
         assert_eq!(e.stats().malformed, 1, "the dropped one was never decoded");
+    }
+
+    #[test]
+    fn a_tick_clock_times_out_on_the_fifth_tick_like_the_ttl_of_4() {
+        let mut e = Engine::with_lifetime(5);
+        e.register(7, 0, b"127.0.0.1", 1).unwrap();
+        for tick in 8..12 {
+            assert!(e.expire(tick).is_empty(), "tick {tick}");
+        }
+        assert_eq!(e.expire(12), &[(0, 1)]);
     }
 
     #[test]
