@@ -11,8 +11,12 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** One KRPC socket's engine: transaction table, inbox and (once bound) a native UDP socket. */
 export declare class Engine {
-  /** `tick_ms` is k-rpc-socket's tick period; queries time out after four ticks. */
-  constructor(ipv6: boolean, tickMs: number)
+  /**
+   * Queries time out on the 5th `expire()` call (a tick of the JS timer) after they were
+   * registered, as the reference's `ttl` of 4 makes them: counted in ticks, not
+   * milliseconds, so two sockets whose timers fire in order time out in that order too.
+   */
+  constructor(ipv6: boolean)
   /** The handle the per-datagram functions (see [`hot_functions`]) take first. */
   hotHandle(): unknown
   /**
@@ -20,7 +24,10 @@ export declare class Engine {
    * (`per_second` 0 turns it off).
    */
   configure(matchPort: boolean, perSecond: number, windowMs: number, blockMs: number): void
-  /** `(slot, gen)` pairs of queries whose time is up, or null (the common case). */
+  /**
+   * One tick of the JS timer (made while queries are in flight): `(slot, gen)` pairs of the
+   * queries whose time is up, or null (the common case).
+   */
   expire(): Int32Array | null
   /**
    * Binds a native socket; returns 0 or an errno. `address` is an IP literal (JS resolves
