@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use napi::sys;
 
-use super::raw::{run, BadArgument, Output, INLINE_TEXT};
+use super::raw::{run, BadArgument, Call, Output, INLINE_TEXT};
 use super::Io;
 use crate::core::engine::Source;
 use crate::driver::Shared;
@@ -340,14 +340,7 @@ unsafe extern "C" fn enqueue(env: sys::napi_env, info: sys::napi_callback_info) 
     // SAFETY: made by `functions`.
     unsafe {
         run(env, info, c"enqueue", |call| {
-            let buffer = call.bytes(0)?;
-            let (offset, length) = (call.u32(1)? as usize, call.u32(2)? as usize);
-            let Some(data) = buffer.get(offset..offset.saturating_add(length)) else {
-                return Ok(Output::Int(-EINVAL));
-            };
-            let (mut inline, mut heap) = ([0; INLINE_TEXT], Vec::new());
-            let address = call.text(4, &mut inline, &mut heap)?;
-            Ok(Output::Int(call.hot.enqueue(data, call.u32(3)?, address)))
+            with_datagram(call, Hot::enqueue)
         })
     }
 }
@@ -361,16 +354,25 @@ unsafe extern "C" fn send_now(
     // SAFETY: made by `functions`.
     unsafe {
         run(env, info, c"sendNow", |call| {
-            let buffer = call.bytes(0)?;
-            let (offset, length) = (call.u32(1)? as usize, call.u32(2)? as usize);
-            let Some(data) = buffer.get(offset..offset.saturating_add(length)) else {
-                return Ok(Output::Int(-EINVAL));
-            };
-            let (mut inline, mut heap) = ([0; INLINE_TEXT], Vec::new());
-            let address = call.text(4, &mut inline, &mut heap)?;
-            Ok(Output::Int(call.hot.send_now(data, call.u32(3)?, address)))
+            with_datagram(call, Hot::send_now)
         })
     }
+}
+
+/// Reads the `(buffer, offset, length, port, address)` of a send and hands the datagram, the port
+/// and the address text to `send`. A range outside the buffer is `-EINVAL`, as dgram's.
+fn with_datagram(
+    call: &Call<'_>,
+    send: impl FnOnce(&Hot, &[u8], u32, &[u8]) -> i32,
+) -> Result<Output, BadArgument> {
+    let buffer = call.bytes(0)?;
+    let (offset, length) = (call.u32(1)? as usize, call.u32(2)? as usize);
+    let Some(data) = buffer.get(offset..offset.saturating_add(length)) else {
+        return Ok(Output::Int(-EINVAL));
+    };
+    let (mut inline, mut heap) = ([0; INLINE_TEXT], Vec::new());
+    let address = call.text(4, &mut inline, &mut heap)?;
+    Ok(Output::Int(send(call.hot, data, call.u32(3)?, address)))
 }
 
 /// `flush(results)`: see [`Hot::flush`].

@@ -211,13 +211,7 @@ impl BoundSocket {
         let mut outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
         let count = outbox.items.len().min(results.len());
         let mut next = 0;
-        let queue_empty = self
-            .queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .datagrams
-            .is_empty();
-        if queue_empty {
+        if self.runtime_queue_is_empty() {
             while next < count {
                 match send_batch(&self.socket, &outbox, next, count, results) {
                     Ok(sent) => next += sent,
@@ -256,13 +250,7 @@ impl BoundSocket {
         if self.pending() > 0 {
             return None;
         }
-        let queue_empty = self
-            .queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .datagrams
-            .is_empty();
-        let sent = if queue_empty {
+        let sent = if self.runtime_queue_is_empty() {
             self.socket.send_to(data, to)
         } else {
             Err(io::ErrorKind::WouldBlock.into())
@@ -277,6 +265,16 @@ impl BoundSocket {
             }
             Err(e) => -e.raw_os_error().unwrap_or(22),
         })
+    }
+
+    /// True when no datagram waits for the runtime: a new one may go to the kernel without
+    /// overtaking it.
+    fn runtime_queue_is_empty(&self) -> bool {
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .datagrams
+            .is_empty()
     }
 
     /// Datagrams waiting for [`BoundSocket::flush`].
