@@ -315,7 +315,7 @@ function dispatch (self, state, bytes, tape, pos, end, givenRinfo) {
     }
 
     try {
-      deliver(self, state, kind, slot, gen, tid, bytes, tape, valueStart, next, n, rinfo)
+      deliver(self, state, kind, slot, gen, tid, bytes, tape, valueStart, next, rinfo)
     } catch (err) {
       // A listener or callback threw. Like an exception out of a dgram 'message' handler, it
       // propagates; the records after it are not lost but delivered on the next tick, as the
@@ -330,7 +330,7 @@ function dispatch (self, state, bytes, tape, pos, end, givenRinfo) {
   }
 }
 
-function deliver (self, state, kind, slot, gen, tid, bytes, tape, valueStart, valueEnd, n, rinfo) {
+function deliver (self, state, kind, slot, gen, tid, bytes, tape, valueStart, valueEnd, rinfo) {
   switch (kind) {
     case K_QUERY:
       self.emit('query', buildValue(bytes, tape, valueStart, valueEnd, KEYS), rinfo)

@@ -29,7 +29,6 @@ const HI = 1 - LO
 
 const bufferUtf8Slice = Buffer.prototype.utf8Slice
 
-
 function corrupt (pos, why) {
   return new Error('corrupt tape at word ' + pos + ': ' + why)
 }
