@@ -23,7 +23,7 @@ use napi::sys;
 use super::raw::{run, BadArgument, Call, Output, INLINE_TEXT};
 use super::Io;
 use crate::core::engine::Source;
-use crate::driver::Shared;
+use crate::driver::{BoundSocket, Shared};
 
 /// `enqueue()` result when the address is not an IP literal: JS resolves it and calls again.
 pub(super) const SEND_NOT_AN_IP: i32 = -1_000_000;
@@ -125,42 +125,41 @@ impl Hot {
     /// Accepts `data` for the next `flush()`. Returns 0, `-errno`, or `SEND_NOT_AN_IP` when
     /// `address` needs a DNS lookup first.
     fn enqueue(&self, data: &[u8], port: u32, address: &[u8]) -> i32 {
-        let io = self.io.borrow();
-        let Some(socket) = io.as_ref().map(|io| &io.socket) else {
-            return -EBADF;
-        };
-        let to = match self.destination(port, address) {
-            Ok(to) => to,
-            Err(code) => return code,
-        };
-        match socket.enqueue(data, to) {
+        self.send_with(port, address, |socket, to| match socket.enqueue(data, to) {
             Ok(()) => 0,
             Err(e) => -e.raw_os_error().unwrap_or(EINVAL),
-        }
+        })
     }
 
     /// Sends `data` at once (see `BoundSocket::send_now`): bytes sent, `-errno`,
     /// `SEND_NOT_AN_IP` when `address` needs a DNS lookup first, or `SEND_LATER` when datagrams
     /// are waiting for `flush()` (then nothing was done: enqueue it behind them).
     fn send_now(&self, data: &[u8], port: u32, address: &[u8]) -> i32 {
+        self.send_with(port, address, |socket, to| {
+            let Some(result) = socket.send_now(data, to) else {
+                return SEND_LATER;
+            };
+            self.shared.engine().count_send_result(result);
+            result
+        })
+    }
+
+    /// Runs `send` with the bound socket and the destination, or returns the code that stands
+    /// for their absence (`-EBADF` before bind, `SEND_NOT_AN_IP`, `-EINVAL` for the wrong family).
+    fn send_with(
+        &self,
+        port: u32,
+        address: &[u8],
+        send: impl FnOnce(&BoundSocket, SocketAddr) -> i32,
+    ) -> i32 {
         let io = self.io.borrow();
         let Some(socket) = io.as_ref().map(|io| &io.socket) else {
             return -EBADF;
         };
-        let to = match self.destination(port, address) {
-            Ok(to) => to,
-            Err(code) => return code,
-        };
-        let Some(result) = socket.send_now(data, to) else {
-            return SEND_LATER;
-        };
-        let mut engine = self.shared.engine();
-        if result >= 0 {
-            engine.count_sent(result as usize);
-        } else {
-            engine.count_send_error();
+        match self.destination(port, address) {
+            Ok(to) => send(socket, to),
+            Err(code) => code,
         }
-        result
     }
 
     /// The socket address to send to, or the code `enqueue`/`sendNow` return instead.
@@ -191,11 +190,7 @@ impl Hot {
         let count = socket.flush(results);
         let mut engine = self.shared.engine();
         for &result in &results[..count] {
-            if result >= 0 {
-                engine.count_sent(result as usize);
-            } else {
-                engine.count_send_error();
-            }
+            engine.count_send_result(result);
         }
         count as i32
     }

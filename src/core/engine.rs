@@ -135,6 +135,14 @@ impl Engine {
         self.stats.bytes_out += bytes as u64;
     }
 
+    /// Counts the outcome of one send: bytes handed to the kernel, or `-errno`.
+    pub fn count_send_result(&mut self, result: i32) {
+        match usize::try_from(result) {
+            Ok(bytes) => self.count_sent(bytes),
+            Err(_) => self.count_send_error(),
+        }
+    }
+
     /// Counts a send the kernel refused.
     pub fn count_send_error(&mut self) {
         self.stats.send_errors += 1;
