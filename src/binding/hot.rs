@@ -84,7 +84,14 @@ impl Hot {
     }
 
     /// Bytes waiting for the next `drain()`, or -1 when the inbox is empty.
+    ///
+    /// JS calls this first whenever it was woken, so this is where later datagrams are allowed to
+    /// wake it again (`rearm`), before the inbox is looked at. Rearming only in `drain()` lost
+    /// wake-ups on the runtime receive path: a wake sent for datagrams that an earlier drain
+    /// had already taken found the inbox empty, JS returned without draining, and the flag stayed
+    /// set, so no datagram woke JS again (seen as a server that stopped answering after a flood).
     fn pending_bytes(&self) -> f64 {
+        self.shared.rearm();
         let mut engine = self.shared.engine();
         if engine.inbox_is_empty() {
             -1.0
