@@ -195,6 +195,17 @@ test('bursts of replies, bittorrent-dht lookup, BEP 44 get (highest seq) and ann
   sameOutcome(ref, ours, r => r.outcome)
 })
 
+test('burst of 40 incoming queries of every kind to a bittorrent-dht node: same replies in the same order, same events, same routing table, on both stacks', { timeout: 60000 }, async () => {
+  const [ref, ours] = await both('burst-incoming')
+  healthy(ref)
+  healthy(ours)
+  assert.strictEqual(ref.result.ticks.markersAfterLaterEvents, 0, ref.text)
+  assert.ok(ours.result.ticks.markersAfterLaterEvents > 0, ours.text)
+  assert.strictEqual(ref.result.outcome.replies.length, 40, ref.text)
+  assert.deepStrictEqual(ref.result.outcome.replies.map(r => r.t), Array.from({ length: 40 }, (_, i) => i), ref.text)
+  sameOutcome(ref, ours, r => r.outcome)
+})
+
 // README "nesting deeper than 512 levels".
 test('bittorrent-dht BEP 44 immutable value nested 499 levels deep (998 bytes, the deepest under 1000 bytes): stored and read on both stacks', { timeout: 60000 }, async () => {
   const [ref, ours] = await deepValueRuns()
