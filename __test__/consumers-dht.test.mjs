@@ -193,6 +193,11 @@ test('bursts of replies, bittorrent-dht lookup, BEP 44 get (highest seq) and ann
   assert.strictEqual(ref.result.outcome.peers.length, 32, ref.text)
   assert.deepStrictEqual(ref.result.outcome.got, { err: null, seq: 16, v: 'version 16' }, ref.text)
   sameOutcome(ref, ours, r => r.outcome)
+  // Where the row shows: a lookup aborted from a process.nextTick after its first peer event. The reference emits
+  // that reply's 2 peers; ours also those of the burst's later replies (valid peers for the same info hash, as if
+  // the replies had come a little sooner). docs/consumers.md
+  assert.strictEqual(ref.result.abortedLookup.peersBeforeAbort, 2, ref.text)
+  assert.ok(ours.result.abortedLookup.peersBeforeAbort > 2, ours.text)
 })
 
 test('burst of 40 incoming queries of every kind to a bittorrent-dht node: same replies in the same order, same events, same routing table, on both stacks', { timeout: 60000 }, async () => {
