@@ -160,6 +160,16 @@ test('k-rpc destroyed with 16 queries in flight, 24 in its queue and callbacks t
   }
 })
 
+test('k-rpc destroyed while every callback retries forever: nothing thrown, the retries stop, the process ends by itself', { skip: SKIP.netns, timeout: 60000 }, async () => {
+  const [ref, ours] = await both('shutdown-retry-forever', 'netns')
+  for (const run of [ref, ours]) {
+    healthy(run)
+    assert.strictEqual(run.result.threw, null, run.text)
+    const { at300, at400 } = JSON.parse(run.line('CALLBACKS'))
+    assert.strictEqual(at400, at300, 'the retry chain must end\n' + run.text)
+  }
+})
+
 test('bittorrent-dht restarted on a fixed port 200 times (destroy(cb), the next DHT listens inside cb): no EADDRINUSE, on both stacks', { timeout: 60000 }, async () => {
   const [ref, ours] = await both('restart')
   for (const run of [ref, ours]) {
