@@ -57,3 +57,37 @@ for (const [pathName, env] of PATHS) {
     })
   }
 }
+
+async function shutdown (impl, mode) {
+  return runChild(null, { script: path.join(FIXTURES, 'lifecycle-shutdown.js'), args: [impl, mode], timeoutMs: 10000 })
+}
+
+// Issue 10, failure 1: a query made from a cancel callback inside destroy() was cancelled on the next tick, and the
+// consumer's next query from that callback was "after destroy()" and threw out of process.nextTick.
+for (const [mode, label] of [
+  ['pings', '30 pings in flight to a silent peer, each callback pings the next of 150 peers'],
+  ['forever', '30 pings in flight, each callback pings the same peer again, forever']
+]) {
+  test(`shutdown: ${label}, then destroy(): nothing thrown, the process exits by itself (as the reference's)`, async t => {
+    const ref = await shutdown('ref', mode)
+    const ours = await shutdown('ours', mode)
+    t.diagnostic(`reference: exit ${ref.code} ${ref.stdout.trim()}; ours: exit ${ours.code} ${ours.stdout.trim()}`)
+    for (const [name, res] of [['reference', ref], ['ours', ours]]) {
+      assert.strictEqual(res.timedOut, false, `${name} did not exit by itself`)
+      assert.strictEqual(res.stderr, '', `${name} printed: ${res.stderr}`)
+      assert.strictEqual(res.code, 0, name)
+      assert.deepStrictEqual(res.json, { destroyReturned: true, callbacks: 30, queries: 60, closed: true }, name)
+    }
+  })
+}
+
+test('shutdown: each callback pings twice: destroy() returns and the process exits (the reference loops inside destroy() forever)', async t => {
+  const ref = await runChild(null, { script: path.join(FIXTURES, 'lifecycle-shutdown.js'), args: ['ref', 'twice'], timeoutMs: 1500 })
+  t.diagnostic(`reference: timed out ${ref.timedOut}, ${ref.ms} ms`)
+  assert.strictEqual(ref.timedOut, true, 'the reference loops forever')
+  const ours = await shutdown('ours', 'twice')
+  assert.strictEqual(ours.timedOut, false)
+  assert.strictEqual(ours.stderr, '')
+  assert.strictEqual(ours.code, 0)
+  assert.deepStrictEqual(ours.json, { destroyReturned: true, callbacks: 30, queries: 90, closed: true })
+})
