@@ -160,18 +160,22 @@ RPC.prototype.destroy = function (cb) {
   this.destroyed = true
   clearInterval(this._timer)
   if (cb) this.socket.on('close', cb)
-  if (state) state.closing = true
+  // Queries made by cancel callbacks are sent as the reference sends them: not before the close
+  // below (see queryAfterDestroy).
+  if (state && state.native && this.socket instanceof NativeSocket) NativeSocket.deferSendsThisTick(this.socket)
+  const closing = state && state.closing
+  if (state) state.closing = CLOSING
   try {
     for (let i = 0; i < this._ids.length; i++) this._cancel(i)
   } finally {
-    if (state) state.closing = false
+    if (state) state.closing = closing
   }
   this.socket.close()
 }
 
 RPC.prototype.query = function (peer, query, cb) {
   if (!cb) cb = noop
-  if (this.destroyed && this.isIP(peer.host || peer.address)) return queryAfterDestroy(this, peer, query, cb)
+  if (this.destroyed && this.isIP(peer.host || peer.address)) return queryAfterDestroy(this, peer, query)
   // Difference: a peer with `address` but no `host` (an rinfo, say) is queried at `address`;
   // the reference resolves `undefined` through dns.lookup forever and freezes the process.
   const host = peer.host || peer.address || peer.host
@@ -432,23 +436,37 @@ function shortTidError () {
   }
 }
 
-// Difference: after destroy() the reference registers the query before the closed socket
-// throws, so the slot and `inflight` leak for good; and a query made from a cancel callback inside
-// destroy() is sent and never cancelled. Here nothing is registered: after destroy() the same
-// error is thrown (the socket's own, as in the reference), and inside destroy() the query is
-// cancelled like its siblings, on the next tick.
-function queryAfterDestroy (self, peer, query, cb) {
+// Difference: after destroy() the reference registers the query and then sends it. Inside
+// destroy() (a cancel callback or an update listener querying again) the socket is still open:
+// the query is sent and never completed, its callback never runs. After destroy() the closed
+// socket throws. Either way the slot and `inflight` leak. Here the caller sees the same (the tid
+// returned, the datagram handed to the socket, no callback; or the same throw), and nothing is
+// registered. A consumer that queries again from every callback (bittorrent-dht's k-bucket pings)
+// thus stops at destroy(), as with the reference: neither a throw nor a chain of callbacks.
+const CLOSING = 1
+// Set while a callback of ours runs after destroy() that the reference would have run inside
+// destroy() (a query that failed at once, see failQuery): its queries are treated as made inside
+// destroy(), and the socket they would have been sent on has closed since.
+const CLOSED = 2
+
+function queryAfterDestroy (self, peer, query) {
   const state = self[kState]
-  if (!state.closing) {
-    const message = { t: Buffer.alloc(2), y: 'q', q: query.q, a: query.a }
-    self.send(peer, message)
-    return
-  }
-  process.nextTick(cancelledQuery, cb, peer)
+  const message = { t: Buffer.allocUnsafe(2), y: 'q', q: query.q, a: query.a }
+  const tid = spareTid(self, state)
+  message.t.writeUInt16BE(tid, 0)
+  if (state.closing !== CLOSED) self.send(peer, message)
+  return tid
 }
 
-function cancelledQuery (cb, peer) {
-  cb(new Error('Query was cancelled'), null, peer)
+// The tid a query made now would get (the next one not in flight), without registering it.
+function spareTid (self, state) {
+  let tid = self._tick & 0xffff
+  for (let i = 0; i < 65535; i++) {
+    tid = tid === 65535 ? 1 : tid + 1
+    if (state.engine.lookup(tid) < 0) break
+  }
+  self._tick = tid
+  return tid
 }
 
 // Expiries left over from a tick whose timeout callback threw, merged with this tick's, in slot
@@ -490,9 +508,17 @@ function configureHardening (engine, state, opts) {
 }
 
 function failQuery (self, req, err) {
-  req.callback(err, null, req.peer)
-  self.emit('update')
-  self.emit('postupdate')
+  const state = self[kState]
+  // Destroyed since: the reference would have cancelled this query inside destroy().
+  const closing = state.closing
+  if (self.destroyed && !closing) state.closing = CLOSED
+  try {
+    req.callback(err, null, req.peer)
+    self.emit('update')
+    self.emit('postupdate')
+  } finally {
+    state.closing = closing
+  }
 }
 
 function notFound (host) {

@@ -246,8 +246,8 @@ function sendNow (socket, state, buffer, start, size, port, address, callback) {
       state.sentThisTick++
       scheduleEndOfTick(state)
       if (callback && callback !== ignoreResult) {
-        if (sent >= 0) process.nextTick(callback, null, sent)
-        else process.nextTick(callback, errors.exceptionWithHostPort(-sent, 'send', address, port))
+        if (sent >= 0) process.nextTick(sendDone, state, callback, null, sent)
+        else process.nextTick(sendDone, state, callback, errors.exceptionWithHostPort(-sent, 'send', address, port))
       }
       return
     }
@@ -269,7 +269,7 @@ function sendNow (socket, state, buffer, start, size, port, address, callback) {
 function afterEnqueue (socket, state, result, address, port, callback) {
   if (result < 0) {
     // dgram drops send errors when there is no callback to report them to.
-    if (callback) process.nextTick(callback, errors.exceptionWithHostPort(-result, 'send', address, port))
+    if (callback) process.nextTick(sendDone, state, callback, errors.exceptionWithHostPort(-result, 'send', address, port))
     return
   }
   state.sent.push(callback, address, port)
@@ -308,8 +308,31 @@ function flushSends (state, deferCallbacks) {
   for (let i = 0; i < sent.length; i += 3) anyCallback = anyCallback || (Boolean(sent[i]) && sent[i] !== ignoreResult)
   if (!anyCallback) return
   const results = state.results.slice(0, count)
-  if (deferCallbacks) process.nextTick(runSendCallbacks, sent, results, 0)
+  if (deferCallbacks) process.nextTick(runDeferredSendCallbacks, state, sent, results)
   else runSendCallbacks(sent, results, 0)
+}
+
+// dgram sends on the tick after send() (after its address lookup) and calls back after that: a
+// socket closed before then never sent the datagram nor calls its callback. Ours went to the
+// kernel at once, but the callback follows dgram: a program whose send callback sends again
+// would otherwise get a throw (the socket is closed) where dgram leaves it alone.
+function sendDone (state, callback, err, sent) {
+  if (!state.handle) return
+  if (err) callback(err)
+  else callback(null, sent)
+}
+
+function runDeferredSendCallbacks (state, sent, results) {
+  if (state.handle) runSendCallbacks(sent, results, 0)
+}
+
+// Sends made from now to the end of the tick wait for its end (as dgram's wait for the next
+// tick), so a close() later in the tick drops them, as dgram does: destroy() uses this for the
+// queries its cancel callbacks make, whose datagrams the reference never puts on the wire.
+function deferSendsThisTick (socket) {
+  const state = socket[kState]
+  state.sentThisTick = IMMEDIATE_SENDS_PER_TICK
+  scheduleEndOfTick(state)
 }
 
 // Each callback as dgram calls it; one that throws does not cost the others theirs.
@@ -355,5 +378,6 @@ function getBufferSize (socket, method) {
 function ignoreResult () {}
 
 NativeSocket.ignoreResult = ignoreResult
+NativeSocket.deferSendsThisTick = deferSendsThisTick
 
 module.exports = NativeSocket

@@ -109,6 +109,32 @@ pub struct BoundSocket {
     queue: Arc<Mutex<SendQueue>>,
     writable: Arc<Notify>,
     shutdown: Arc<Notify>,
+    gate: Arc<Gate>,
+}
+
+/// Guards the runtime thread's system calls on the socket against [`BoundSocket::close`].
+///
+/// `close` must free the port before it returns (dgram does: its `close` event comes after the
+/// descriptor was closed, and programs rebind the same port from it), yet the runtime thread may
+/// be inside a `recvmmsg` or `sendto` on the descriptor at that moment. Each such call runs with
+/// the gate held and only while it is open; `close` shuts it, so once `close` has the lock no call
+/// holds a reference to the socket and none will start.
+pub struct Gate {
+    closed: Mutex<bool>,
+}
+
+impl Gate {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            closed: Mutex::new(false),
+        })
+    }
+
+    /// Runs `call` unless the socket was closed (then `None`).
+    fn open<R>(&self, call: impl FnOnce() -> R) -> Option<R> {
+        let closed = self.closed.lock().unwrap_or_else(|p| p.into_inner());
+        (!*closed).then(call)
+    }
 }
 
 impl BoundSocket {
@@ -157,6 +183,7 @@ impl BoundSocket {
             })),
             writable: Arc::new(Notify::new()),
             shutdown: Arc::new(Notify::new()),
+            gate: Gate::new(),
         };
         let reader = (receive == Receive::OnRuntime).then(|| (Receiver::new(ipv6, epoch), wake));
         handle.spawn(run(
@@ -167,6 +194,7 @@ impl BoundSocket {
             Arc::clone(&bound.queue),
             Arc::clone(&bound.writable),
             Arc::clone(&bound.shutdown),
+            Arc::clone(&bound.gate),
         ));
         Ok(bound)
     }
@@ -186,7 +214,7 @@ impl BoundSocket {
     /// JS has records to drain.
     pub fn read_ready(&self) -> bool {
         let mut receiver = self.receiver.lock().unwrap_or_else(|p| p.into_inner());
-        receiver.read_burst(&self.socket, &self.shared);
+        receiver.read_burst(&self.socket, &self.shared, &self.gate);
         !self.shared.engine().inbox_is_empty()
     }
 
@@ -303,9 +331,68 @@ impl BoundSocket {
         SockRef::from(&*self.socket)
     }
 
-    /// Stops the task; the socket closes when the last owner lets go of it.
+    /// Frees the port now and stops the task.
+    ///
+    /// The descriptor itself cannot be closed here: the runtime's task may still name it (a
+    /// registration to drop, a call about to start), and a closed number can be reused by the
+    /// next `socket()` at once, which that task would then read from, send on or deregister
+    /// from its epoll. So the socket behind the descriptor is replaced instead (`dup3` of an
+    /// inert socket onto the same number): the UDP socket is released (port free, and gone from
+    /// every epoll set, libuv's and the runtime's, as the kernel drops a closed file from them),
+    /// while the number stays reserved, pointing at a socket on which every call fails at once,
+    /// until the last owner drops it. Costs two system calls on the JS thread, after waiting for
+    /// at most one non-blocking call of the runtime's (see [`Gate`]).
     pub fn close(&self) {
+        {
+            let mut closed = self.gate.closed.lock().unwrap_or_else(|p| p.into_inner());
+            if !*closed {
+                *closed = true;
+                // Without an inert socket (none could be made) the port is freed when the last
+                // owner closes the descriptor, a moment later on the runtime thread.
+                let _ = replace_with_inert(self.socket.as_raw_fd());
+            }
+        }
         self.shutdown.notify_one();
+    }
+}
+
+/// One socket on which every call fails at once, shared by all closed sockets of the process
+/// (each holds a duplicate of it): an unbound, non-blocking AF_UNIX datagram socket. Receiving
+/// finds nothing (`EAGAIN`) and sending to an IP address is refused (`EINVAL`) before anything
+/// could leave. Made on first use, and kept.
+fn inert() -> io::Result<RawFd> {
+    static INERT: std::sync::OnceLock<Socket> = std::sync::OnceLock::new();
+    if let Some(socket) = INERT.get() {
+        return Ok(socket.as_raw_fd());
+    }
+    let socket = Socket::new(Domain::UNIX, Type::DGRAM.nonblocking().cloexec(), None)?;
+    Ok(INERT.get_or_init(|| socket).as_raw_fd())
+}
+
+/// Points `fd` at the inert socket, closing what it referred to (atomically: the number is never
+/// free in between).
+fn replace_with_inert(fd: RawFd) -> io::Result<()> {
+    let inert = inert()?;
+    loop {
+        // SAFETY: `inert` is a descriptor kept open for the life of the process, and `fd` one
+        // this socket owns; dup3 only changes what `fd` refers to.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let result = unsafe { libc::dup3(inert, fd, libc::O_CLOEXEC) };
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let result = unsafe {
+            let result = libc::dup2(inert, fd);
+            if result >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            }
+            result
+        };
+        if result >= 0 {
+            return Ok(());
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
     }
 }
 
@@ -414,24 +501,43 @@ fn watch(socket: &UdpSocket, interest: Interest) -> io::Result<AsyncFd<Descripto
     registered.map_err(|e| e.into_parts().1)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     socket: Arc<UdpSocket>,
     watched: Option<AsyncFd<Descriptor>>,
     shared: Arc<Shared>,
-    mut reader: Option<(Receiver, Wake)>,
+    reader: Option<(Receiver, Wake)>,
     queue: Arc<Mutex<SendQueue>>,
     writable: Arc<Notify>,
     shutdown: Arc<Notify>,
+    gate: Arc<Gate>,
+) {
+    // Shutdown ends the task wherever it waits, a flush waiting for the kernel included: once
+    // closed, the socket is inert and would never become writable.
+    tokio::select! {
+        biased;
+        _ = shutdown.notified() => {}
+        _ = serve(&socket, watched.as_ref(), &shared, reader, &queue, &writable, &gate) => {}
+    }
+}
+
+async fn serve(
+    socket: &UdpSocket,
+    watched: Option<&AsyncFd<Descriptor>>,
+    shared: &Shared,
+    mut reader: Option<(Receiver, Wake)>,
+    queue: &Mutex<SendQueue>,
+    writable: &Notify,
+    gate: &Gate,
 ) {
     loop {
         tokio::select! {
             biased;
-            _ = shutdown.notified() => return,
-            _ = writable.notified() => flush(&socket, watched.as_ref(), &queue, &shared).await,
-            ready = readable(watched.as_ref(), reader.is_some()) => {
+            _ = writable.notified() => flush(socket, watched, queue, shared, gate).await,
+            ready = readable(watched, reader.is_some()) => {
                 let Ok(mut guard) = ready else { return };
                 let Some((receiver, wake)) = reader.as_mut() else { continue };
-                let bounded = receiver.read_burst(&socket, &shared);
+                let bounded = receiver.read_burst(socket, shared, gate);
                 if !shared.engine().inbox_is_empty() {
                     shared.wake_if_needed(wake);
                 }
@@ -463,6 +569,7 @@ async fn flush(
     watched: Option<&AsyncFd<Descriptor>>,
     queue: &Mutex<SendQueue>,
     shared: &Shared,
+    gate: &Gate,
 ) {
     let temporary;
     let fd = match watched {
@@ -490,7 +597,8 @@ async fn flush(
             let Ok(mut guard) = fd.writable().await else {
                 return;
             };
-            match guard.try_io(|_| socket.send_to(&next.0, next.1)) {
+            match guard.try_io(|_| gate.open(|| socket.send_to(&next.0, next.1)).transpose()) {
+                Ok(Ok(None)) => return,
                 Ok(result) => break result,
                 Err(_would_block) => continue,
             }
@@ -539,9 +647,9 @@ impl Receiver {
 
     /// Reads until the socket is empty or a bound is hit; returns true when it stopped because of
     /// a bound (more may be waiting).
-    fn read_burst(&mut self, socket: &UdpSocket, shared: &Shared) -> bool {
+    fn read_burst(&mut self, socket: &UdpSocket, shared: &Shared, gate: &Gate) -> bool {
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut scratch) => self.read_burst_with(&mut scratch, socket, shared),
+            Ok(mut scratch) => self.read_burst_with(&mut scratch, socket, shared, gate),
             // Only reachable if reading re-entered itself on this thread; the next readiness
             // event reads instead.
             Err(_) => false,
@@ -553,6 +661,7 @@ impl Receiver {
         scratch: &mut Scratch,
         socket: &UdpSocket,
         shared: &Shared,
+        gate: &Gate,
     ) -> bool {
         let Scratch {
             buffer,
@@ -564,10 +673,13 @@ impl Receiver {
         burst.clear();
         marks.clear();
         loop {
-            let read = recv_batch(socket, buffer, |data, from| {
-                marks.push((burst.len(), data.len(), from));
-                burst.extend_from_slice(data);
+            let read = gate.open(|| {
+                recv_batch(socket, buffer, |data, from| {
+                    marks.push((burst.len(), data.len(), from));
+                    burst.extend_from_slice(data);
+                })
             });
+            let Some(read) = read else { break };
             match read {
                 // Fewer than asked: the socket is empty, no need for a call that says so.
                 Ok((count, asked)) if count < asked => break,
