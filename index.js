@@ -61,6 +61,12 @@ function RPC (opts) {
     native: !opts.socket,
     family: opts.socket ? 0 : (type === 'udp6' ? 6 : 4),
     tape: new Int32Array(4096),
+    // Records of the last batch not delivered yet because a listener threw (see dispatch): they
+    // are in `tape` from restPos to restEnd (0: none), their byte strings in restBytes.
+    restBytes: null,
+    restPos: 0,
+    restEnd: 0,
+    restRinfo: null,
     encoder: new Encoder(),
     // Generation of the request in each slot: records about a slot refer to one registration.
     gens: [],
@@ -266,6 +272,19 @@ RPC.prototype._resolveAndQuery = function (peer, query, cb) {
 // Moves everything the engine has for JS and dispatches it. `rinfo` is the dgram rinfo when the
 // datagram came from a user socket (it is passed through as the reference does).
 function drain (self, state, rinfo) {
+  // Records left behind by a listener that threw arrived first, so they are delivered first. Until
+  // they are, `state.tape` holds them and the engine's inbox is not drained into it.
+  if (state.restEnd !== 0) {
+    const bytes = state.restBytes
+    const pos = state.restPos
+    const end = state.restEnd
+    const restRinfo = state.restRinfo
+    state.restBytes = null
+    state.restEnd = 0
+    state.restRinfo = null
+    if (self.destroyed) return
+    dispatch(self, state, bytes, state.tape, pos, end, restRinfo)
+  }
   const engine = state.engine
   let size = engine.pendingBytes()
   if (size < 0) return
@@ -318,11 +337,16 @@ function dispatch (self, state, bytes, tape, pos, end, givenRinfo) {
       deliver(self, state, kind, slot, gen, tid, bytes, tape, valueStart, next, rinfo)
     } catch (err) {
       // A listener or callback threw. Like an exception out of a dgram 'message' handler, it
-      // propagates; the records after it are not lost but delivered on the next tick, as the
-      // reference would have received those datagrams in later events.
+      // propagates; the records after it are not lost but delivered on the next tick (or by
+      // an earlier drain, before anything newer), as the reference would have received those
+      // datagrams in later events. They stay where they are: copying the rest of the tape on
+      // every throw made a listener that always throws quadratic in the batch size.
       if (next < end && !self.destroyed) {
-        const rest = tape.slice(next, end)
-        process.nextTick(dispatch, self, state, bytes, rest, 0, rest.length, givenRinfo)
+        state.restBytes = bytes
+        state.restPos = next
+        state.restEnd = end
+        state.restRinfo = givenRinfo
+        process.nextTick(drain, self, state, null)
       }
       throw err
     }
