@@ -40,6 +40,12 @@ const {
 
 const kState = Symbol('krpc.state')
 
+// The tape's usual size, in words (about 130 small records). A batch that needs more gets a
+// larger tape for that batch only: one burst of dense 64 KB datagrams needs tens of megabytes,
+// which would otherwise stay allocated for the socket's life.
+const TAPE_WORDS = 4096
+const TAPE_KEEP_WORDS = 1 << 16
+
 module.exports = RPC
 
 function RPC (opts) {
@@ -60,7 +66,7 @@ function RPC (opts) {
     engine,
     native: !opts.socket,
     family: opts.socket ? 0 : (type === 'udp6' ? 6 : 4),
-    tape: new Int32Array(4096),
+    tape: new Int32Array(TAPE_WORDS),
     // Records of the last batch not delivered yet because a listener threw (see dispatch): they
     // are in `tape` from restPos to restEnd (0: none), their byte strings in restBytes.
     restBytes: null,
@@ -284,6 +290,7 @@ function drain (self, state, rinfo) {
     state.restRinfo = null
     if (self.destroyed) return
     dispatch(self, state, bytes, state.tape, pos, end, restRinfo)
+    releaseTape(state)
   }
   const engine = state.engine
   let size = engine.pendingBytes()
@@ -301,9 +308,34 @@ function drain (self, state, rinfo) {
     }
     copied = engine.drain(state.tape, bytes)
   }
-  if (copied === 0 || self.destroyed) return
+  if (bytes.length > TAPE_KEEP_WORDS * 4) collected.register(bytes, engine)
+  if (copied === 0 || self.destroyed) return releaseTape(state)
   dispatch(self, state, bytes, state.tape, 1, state.tape[0] + 1, rinfo)
+  releaseTape(state)
 }
+
+// A tape grown for one big batch goes back to the usual size once the batch is delivered.
+function releaseTape (state) {
+  if (state.tape.length > TAPE_KEEP_WORDS) {
+    collected.register(state.tape, state.engine)
+    state.tape = new Int32Array(TAPE_WORDS)
+  }
+}
+
+// Once a big tape or batch Buffer is garbage collected, the allocator is asked to give the memory
+// back to the system: glibc keeps large freed blocks on its free lists once its mmap threshold has
+// risen, which one burst makes it do (src/binding/hot.rs, return_free_memory). V8 frees the
+// memory of collected ArrayBuffers on a background thread, hence the delay; one call for all that
+// is collected within it.
+let trimScheduled = false
+const collected = new FinalizationRegistry(engine => {
+  if (trimScheduled) return
+  trimScheduled = true
+  setTimeout(() => {
+    trimScheduled = false
+    engine.returnFreeMemory()
+  }, 100).unref()
+})
 
 function dispatch (self, state, bytes, tape, pos, end, givenRinfo) {
   let lastAddressStart = -1

@@ -432,3 +432,17 @@ for (const [name, env] of PATHS) {
     assert.ok(ratio < 1.8, `CPU per message 20,000 / 2,000 queued = ${ratio.toFixed(2)}`)
   })
 }
+
+test('backlog: after a burst of 200 dense 64 KB queries to each of 4 sockets, the tapes are back to their usual size and RSS stays within 20 MB of k-rpc-socket in the same run', { timeout: 120000 }, async t => {
+  const results = {}
+  for (const impl of ['ours', 'ref']) {
+    const r = await backlog(['memory', impl], { KRPC_RECEIVE_ON_RUNTIME: undefined }, 90000)
+    assert.strictEqual(r.code, 0, r.stderr)
+    results[impl] = r.json
+    t.diagnostic(`${impl}: ${r.json.queries}/${r.json.sent} queries of ${r.json.bytes} bytes; RSS +${r.json.growthMB.toFixed(1)} MB after GC; tapes ${JSON.stringify(r.json.tapes)}`)
+  }
+  const ours = results.ours
+  for (const words of ours.tapes) assert.ok(words <= 65536, `tape of ${words} words kept after the burst`)
+  assert.ok(ours.queries >= ours.sent / 4, `a burst big enough to matter was received (${ours.queries})`)
+  assert.ok(ours.growthMB <= results.ref.growthMB + 20, `RSS growth ${ours.growthMB.toFixed(1)} MB, k-rpc-socket ${results.ref.growthMB.toFixed(1)} MB`)
+})

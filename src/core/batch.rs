@@ -18,7 +18,16 @@ pub struct Inbox {
     /// Where the previous record's address text sits, so consecutive datagrams from one peer
     /// (the usual case in a burst) share it: fewer bytes, and JS reuses the string.
     last_address: Option<(usize, usize)>,
+    /// Set when a drain gave large buffers back (see [`Inbox::take_released`]).
+    released: bool,
 }
+
+/// Capacity above which a drain gives the buffers back, and what it keeps then: a steady flow
+/// of ordinary batches reuses its buffers, one burst does not pin megabytes.
+const RELEASE_BYTES: usize = 1 << 20;
+const KEEP_BYTES: usize = 64 << 10;
+const RELEASE_WORDS: usize = 256 << 10;
+const KEEP_WORDS: usize = 16 << 10;
 
 /// Where a record's header and value start, to be completed by the caller.
 pub(crate) struct RecordStart {
@@ -72,6 +81,12 @@ impl Inbox {
         self.bytes.truncate(record.bytes_base);
     }
 
+    /// True (once) after a drain freed buffers grown for a big batch: the caller may then ask
+    /// the allocator to return free memory to the system.
+    pub fn take_released(&mut self) -> bool {
+        std::mem::take(&mut self.released)
+    }
+
     /// Bytes the next drain hands over (what a caller must allocate for them).
     pub fn byte_len(&self) -> usize {
         self.bytes.len()
@@ -90,10 +105,15 @@ impl Inbox {
         self.tape.clear();
         self.bytes.clear();
         self.last_address = None;
-        // A flood can leave megabytes of capacity behind; give it back once things are calm.
-        if self.bytes.capacity() > 1 << 20 {
-            self.bytes.shrink_to(64 << 10);
-            self.tape.shrink_to(16 << 10);
+        // One burst of big datagrams can leave megabytes of capacity behind, and the inbox of
+        // an idle socket would keep them for its whole life; give them back.
+        if self.bytes.capacity() > RELEASE_BYTES {
+            self.bytes = Vec::with_capacity(KEEP_BYTES);
+            self.released = true;
+        }
+        if self.tape.capacity() > RELEASE_WORDS {
+            self.tape = Vec::with_capacity(KEEP_WORDS);
+            self.released = true;
         }
         Ok(result)
     }

@@ -389,6 +389,28 @@ mod tests {
     }
 
     #[test]
+    fn a_drain_after_a_big_batch_gives_the_buffers_back() {
+        let mut e = Engine::new(500);
+        // Dense: an empty list is 2 bytes and 2 tape words.
+        let mut dense = b"l".to_vec();
+        dense.extend(b"le".repeat(30_000));
+        dense.push(b'e');
+        for _ in 0..20 {
+            assert_eq!(e.ingest(&dense, LOCAL), Ingested::Queued);
+        }
+        let mut out = vec![0; 2 << 20];
+        e.inbox().drain(&mut out, |_| ()).unwrap();
+        assert!(e.inbox().take_released(), "the big buffers were released");
+        assert!(!e.inbox().take_released(), "reported once");
+        assert!(e.inbox().bytes.capacity() <= 64 << 10);
+        assert!(e.inbox().tape.capacity() <= 16 << 10);
+        // An ordinary batch keeps its buffers for the next one.
+        e.ingest(b"d1:y1:qe", LOCAL);
+        e.inbox().drain(&mut out, |_| ()).unwrap();
+        assert!(!e.inbox().take_released());
+    }
+
+    #[test]
     fn port_matching_is_opt_in() {
         let mut e = Engine::new(500);
         e.register_peer(0, 0, b"127.0.0.1", 7000, 1).unwrap();
