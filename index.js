@@ -40,11 +40,12 @@ const {
 
 const kState = Symbol('krpc.state')
 
-// The tape's usual size, in words (about 130 small records). A batch that needs more gets a
-// larger tape for that batch only: one burst of dense 64 KB datagrams needs tens of megabytes,
-// which would otherwise stay allocated for the socket's life.
+// The tape's usual size, in words (about 130 small records). A batch that needs more grows it
+// until the burst is over (releaseAfterBurst): one burst of dense 64 KB datagrams needs tens of
+// megabytes, which would otherwise stay allocated for the socket's life.
 const TAPE_WORDS = 4096
 const TAPE_KEEP_WORDS = 1 << 16
+const BIG_BATCH_BYTES = 1 << 20
 
 module.exports = RPC
 
@@ -73,6 +74,8 @@ function RPC (opts) {
     restPos: 0,
     restEnd: 0,
     restRinfo: null,
+    // 1: a big batch was drained since the last tick; 2: one was before it (see releaseAfterBurst).
+    burst: 0,
     encoder: new Encoder(),
     // Generation of the request in each slot: records about a slot refer to one registration.
     gens: [],
@@ -100,6 +103,7 @@ function RPC (opts) {
   // made, as the reference's ttl of 4 makes it. Only requests whose time is up are visited
   // (O(expired)); the reference walks every slot.
   function check () {
+    if (state.burst !== 0) releaseAfterBurst(state)
     if (!self.inflight) return
     const expired = overdue(state, engine.expire())
     if (expired === null) return
@@ -290,7 +294,6 @@ function drain (self, state, rinfo) {
     state.restRinfo = null
     if (self.destroyed) return
     dispatch(self, state, bytes, state.tape, pos, end, restRinfo)
-    releaseTape(state)
   }
   const engine = state.engine
   let size = engine.pendingBytes()
@@ -308,18 +311,29 @@ function drain (self, state, rinfo) {
     }
     copied = engine.drain(state.tape, bytes)
   }
-  if (bytes.length > TAPE_KEEP_WORDS * 4) collected.register(bytes, engine)
-  if (copied === 0 || self.destroyed) return releaseTape(state)
+  if (copied === 0 || self.destroyed) return
+  if (state.tape[0] > TAPE_KEEP_WORDS || size > BIG_BATCH_BYTES) {
+    state.burst = 1
+    if (size > BIG_BATCH_BYTES) collected.register(bytes, engine)
+  }
   dispatch(self, state, bytes, state.tape, 1, state.tape[0] + 1, rinfo)
-  releaseTape(state)
 }
 
-// A tape grown for one big batch goes back to the usual size once the batch is delivered.
-function releaseTape (state) {
+// Memory grown for big batches (the tape here, the inbox in the engine) is given back on the
+// second tick without one: a steady flow of big batches keeps reusing it, and a socket that
+// has gone quiet after a burst does not keep megabytes for its whole life. Called every tick.
+function releaseAfterBurst (state) {
+  if (state.burst === 1) {
+    state.burst = 2
+    return
+  }
+  if (state.restEnd !== 0) return
+  state.burst = 0
   if (state.tape.length > TAPE_KEEP_WORDS) {
     collected.register(state.tape, state.engine)
     state.tape = new Int32Array(TAPE_WORDS)
   }
+  state.engine.returnFreeMemory()
 }
 
 // Once a big tape or batch Buffer is garbage collected, the allocator is asked to give the memory

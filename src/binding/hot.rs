@@ -36,7 +36,7 @@ pub(super) const EBADF: i32 = 9;
 /// each time a large mmapped block is freed, so after one burst the next large buffers (the
 /// inbox's, the batch Buffers and tapes of JS) come from the heap, and freeing them only returns
 /// them to glibc's free lists: 4 sockets kept some 50 MB more than k-rpc-socket after one burst.
-/// Called only when a drain has just given large buffers back, so rarely.
+/// JS calls this rarely: a tick after a burst, and once big buffers it dropped are collected.
 fn return_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory; any thread may call it.
@@ -132,13 +132,7 @@ impl Hot {
             return -2;
         }
         match inbox.drain(tape, |data| bytes[..size].copy_from_slice(data)) {
-            Ok(()) => {
-                if inbox.take_released() {
-                    drop(engine);
-                    return_free_memory();
-                }
-                size.max(1) as i32
-            }
+            Ok(()) => size.max(1) as i32,
             Err(needed) => {
                 if let Some(first) = tape.first_mut() {
                     *first = -(needed as i32);
@@ -290,15 +284,17 @@ unsafe extern "C" fn register(
     }
 }
 
-/// `returnFreeMemory()`: see [`return_free_memory`]; JS calls it once a big tape or batch Buffer
-/// it dropped has been garbage collected.
+/// `returnFreeMemory()`: gives back the inbox's spare capacity after a burst, then see
+/// [`return_free_memory`]. JS calls it on the first quiet tick after a burst, and once a big
+/// tape or batch Buffer it dropped has been garbage collected.
 unsafe extern "C" fn return_free_memory_fn(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
     // SAFETY: made by `functions`.
     unsafe {
-        run(env, info, c"returnFreeMemory", |_| {
+        run(env, info, c"returnFreeMemory", |call| {
+            call.hot.shared.engine().inbox().release_spare();
             return_free_memory();
             Ok(Output::Undefined)
         })

@@ -18,12 +18,9 @@ pub struct Inbox {
     /// Where the previous record's address text sits, so consecutive datagrams from one peer
     /// (the usual case in a burst) share it: fewer bytes, and JS reuses the string.
     last_address: Option<(usize, usize)>,
-    /// Set when a drain gave large buffers back (see [`Inbox::take_released`]).
-    released: bool,
 }
 
-/// Capacity above which a drain gives the buffers back, and what it keeps then: a steady flow
-/// of ordinary batches reuses its buffers, one burst does not pin megabytes.
+/// Capacity above which [`Inbox::release_spare`] gives the buffers back, and what it keeps then.
 const RELEASE_BYTES: usize = 1 << 20;
 const KEEP_BYTES: usize = 64 << 10;
 const RELEASE_WORDS: usize = 256 << 10;
@@ -81,10 +78,21 @@ impl Inbox {
         self.bytes.truncate(record.bytes_base);
     }
 
-    /// True (once) after a drain freed buffers grown for a big batch: the caller may then ask
-    /// the allocator to return free memory to the system.
-    pub fn take_released(&mut self) -> bool {
-        std::mem::take(&mut self.released)
+    /// Gives back capacity grown for a burst (more than 1 MiB of bytes or 256 Ki words) that
+    /// the pending records do not use. Returns true when it did. Called while the socket is quiet
+    /// (the binding's `returnFreeMemory`): releasing on every drain made a steady flow of big
+    /// batches regrow its buffers each time.
+    pub fn release_spare(&mut self) -> bool {
+        let mut released = false;
+        if self.bytes.capacity() > RELEASE_BYTES {
+            self.bytes.shrink_to(self.bytes.len().max(KEEP_BYTES));
+            released = true;
+        }
+        if self.tape.capacity() > RELEASE_WORDS {
+            self.tape.shrink_to(self.tape.len().max(KEEP_WORDS));
+            released = true;
+        }
+        released
     }
 
     /// Bytes the next drain hands over (what a caller must allocate for them).
@@ -105,16 +113,6 @@ impl Inbox {
         self.tape.clear();
         self.bytes.clear();
         self.last_address = None;
-        // One burst of big datagrams can leave megabytes of capacity behind, and the inbox of
-        // an idle socket would keep them for its whole life; give them back.
-        if self.bytes.capacity() > RELEASE_BYTES {
-            self.bytes = Vec::with_capacity(KEEP_BYTES);
-            self.released = true;
-        }
-        if self.tape.capacity() > RELEASE_WORDS {
-            self.tape = Vec::with_capacity(KEEP_WORDS);
-            self.released = true;
-        }
         Ok(result)
     }
 }
