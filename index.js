@@ -40,6 +40,13 @@ const {
 
 const kState = Symbol('krpc.state')
 
+// The tape's usual size, in words (about 130 small records). A batch that needs more grows it
+// until the burst is over (releaseAfterBurst): one burst of dense 64 KB datagrams needs tens of
+// megabytes, which would otherwise stay allocated for the socket's life.
+const TAPE_WORDS = 4096
+const TAPE_KEEP_WORDS = 1 << 16
+const BIG_BATCH_BYTES = 1 << 20
+
 module.exports = RPC
 
 function RPC (opts) {
@@ -60,7 +67,15 @@ function RPC (opts) {
     engine,
     native: !opts.socket,
     family: opts.socket ? 0 : (type === 'udp6' ? 6 : 4),
-    tape: new Int32Array(4096),
+    tape: new Int32Array(TAPE_WORDS),
+    // Records of the last batch not delivered yet because a listener threw (see dispatch): they
+    // are in `tape` from restPos to restEnd (0: none), their byte strings in restBytes.
+    restBytes: null,
+    restPos: 0,
+    restEnd: 0,
+    restRinfo: null,
+    // 1: a big batch was drained since the last tick; 2: one was before it (see releaseAfterBurst).
+    burst: 0,
     encoder: new Encoder(),
     // Generation of the request in each slot: records about a slot refer to one registration.
     gens: [],
@@ -88,6 +103,7 @@ function RPC (opts) {
   // made, as the reference's ttl of 4 makes it. Only requests whose time is up are visited
   // (O(expired)); the reference walks every slot.
   function check () {
+    if (state.burst !== 0) releaseAfterBurst(state)
     if (!self.inflight) return
     const expired = overdue(state, engine.expire())
     if (expired === null) return
@@ -270,6 +286,19 @@ RPC.prototype._resolveAndQuery = function (peer, query, cb) {
 // Moves everything the engine has for JS and dispatches it. `rinfo` is the dgram rinfo when the
 // datagram came from a user socket (it is passed through as the reference does).
 function drain (self, state, rinfo) {
+  // Records left behind by a listener that threw arrived first, so they are delivered first. Until
+  // they are, `state.tape` holds them and the engine's inbox is not drained into it.
+  if (state.restEnd !== 0) {
+    const bytes = state.restBytes
+    const pos = state.restPos
+    const end = state.restEnd
+    const restRinfo = state.restRinfo
+    state.restBytes = null
+    state.restEnd = 0
+    state.restRinfo = null
+    if (self.destroyed) return
+    dispatch(self, state, bytes, state.tape, pos, end, restRinfo)
+  }
   const engine = state.engine
   let size = engine.pendingBytes()
   if (size < 0) return
@@ -287,8 +316,44 @@ function drain (self, state, rinfo) {
     copied = engine.drain(state.tape, bytes)
   }
   if (copied === 0 || self.destroyed) return
+  if (state.tape[0] > TAPE_KEEP_WORDS || size > BIG_BATCH_BYTES) {
+    state.burst = 1
+    if (size > BIG_BATCH_BYTES) collected.register(bytes, engine)
+  }
   dispatch(self, state, bytes, state.tape, 1, state.tape[0] + 1, rinfo)
 }
+
+// Memory grown for big batches (the tape here, the inbox in the engine) is given back on the
+// second tick without one: a steady flow of big batches keeps reusing it, and a socket that
+// has gone quiet after a burst does not keep megabytes for its whole life. Called every tick.
+function releaseAfterBurst (state) {
+  if (state.burst === 1) {
+    state.burst = 2
+    return
+  }
+  if (state.restEnd !== 0) return
+  state.burst = 0
+  if (state.tape.length > TAPE_KEEP_WORDS) {
+    collected.register(state.tape, state.engine)
+    state.tape = new Int32Array(TAPE_WORDS)
+  }
+  state.engine.returnFreeMemory()
+}
+
+// Once a big tape or batch Buffer is garbage collected, the allocator is asked to give the memory
+// back to the system: glibc keeps large freed blocks on its free lists once its mmap threshold has
+// risen, which one burst makes it do (src/binding/hot.rs, return_free_memory). V8 frees the
+// memory of collected ArrayBuffers on a background thread, hence the delay; one call for all that
+// is collected within it.
+let trimScheduled = false
+const collected = new FinalizationRegistry(engine => {
+  if (trimScheduled) return
+  trimScheduled = true
+  setTimeout(() => {
+    trimScheduled = false
+    engine.returnFreeMemory()
+  }, 100).unref()
+})
 
 function dispatch (self, state, bytes, tape, pos, end, givenRinfo) {
   let lastAddressStart = -1
@@ -322,11 +387,16 @@ function dispatch (self, state, bytes, tape, pos, end, givenRinfo) {
       deliver(self, state, kind, slot, gen, tid, bytes, tape, valueStart, next, rinfo)
     } catch (err) {
       // A listener or callback threw. Like an exception out of a dgram 'message' handler, it
-      // propagates; the records after it are not lost but delivered on the next tick, as the
-      // reference would have received those datagrams in later events.
+      // propagates; the records after it are not lost but delivered on the next tick (or by
+      // an earlier drain, before anything newer), as the reference would have received those
+      // datagrams in later events. They stay where they are: copying the rest of the tape on
+      // every throw made a listener that always throws quadratic in the batch size.
       if (next < end && !self.destroyed) {
-        const rest = tape.slice(next, end)
-        process.nextTick(dispatch, self, state, bytes, rest, 0, rest.length, givenRinfo)
+        state.restBytes = bytes
+        state.restPos = next
+        state.restEnd = end
+        state.restRinfo = givenRinfo
+        process.nextTick(drain, self, state, null)
       }
       throw err
     }

@@ -25,7 +25,7 @@ const hot = binding.hotFunctions()
 
 /**
  * A new engine with its per-datagram calls: register, release, lookup, ingest, pendingBytes,
- * drain, enqueue, sendNow, flush (documented in src/binding/hot.rs).
+ * drain, enqueue, sendNow, flush, returnFreeMemory (documented in src/binding/hot.rs).
  *
  * @param {boolean} ipv6
  */
@@ -41,6 +41,7 @@ function createEngine (ipv6) {
   engine.enqueue = (buffer, offset, length, port, address) => hot.enqueue(h, buffer, offset, length, port, address)
   engine.sendNow = (buffer, offset, length, port, address) => hot.sendNow(h, buffer, offset, length, port, address)
   engine.flush = (results) => hot.flush(h, results)
+  engine.returnFreeMemory = () => hot.returnFreeMemory(h)
   return engine
 }
 

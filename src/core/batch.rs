@@ -20,6 +20,12 @@ pub struct Inbox {
     last_address: Option<(usize, usize)>,
 }
 
+/// Capacity above which [`Inbox::release_spare`] gives the buffers back, and what it keeps then.
+const RELEASE_BYTES: usize = 1 << 20;
+const KEEP_BYTES: usize = 64 << 10;
+const RELEASE_WORDS: usize = 256 << 10;
+const KEEP_WORDS: usize = 16 << 10;
+
 /// Where a record's header and value start, to be completed by the caller.
 pub(crate) struct RecordStart {
     pub header: usize,
@@ -72,6 +78,23 @@ impl Inbox {
         self.bytes.truncate(record.bytes_base);
     }
 
+    /// Gives back capacity grown for a burst (more than 1 MiB of bytes or 256 Ki words) that
+    /// the pending records do not use. Returns true when it did. Called while the socket is quiet
+    /// (the binding's `returnFreeMemory`): releasing on every drain made a steady flow of big
+    /// batches regrow its buffers each time.
+    pub fn release_spare(&mut self) -> bool {
+        let mut released = false;
+        if self.bytes.capacity() > RELEASE_BYTES {
+            self.bytes.shrink_to(self.bytes.len().max(KEEP_BYTES));
+            released = true;
+        }
+        if self.tape.capacity() > RELEASE_WORDS {
+            self.tape.shrink_to(self.tape.len().max(KEEP_WORDS));
+            released = true;
+        }
+        released
+    }
+
     /// Bytes the next drain hands over (what a caller must allocate for them).
     pub fn byte_len(&self) -> usize {
         self.bytes.len()
@@ -90,11 +113,6 @@ impl Inbox {
         self.tape.clear();
         self.bytes.clear();
         self.last_address = None;
-        // A flood can leave megabytes of capacity behind; give it back once things are calm.
-        if self.bytes.capacity() > 1 << 20 {
-            self.bytes.shrink_to(64 << 10);
-            self.tape.shrink_to(16 << 10);
-        }
         Ok(result)
     }
 }

@@ -389,6 +389,31 @@ mod tests {
     }
 
     #[test]
+    fn spare_capacity_of_a_big_batch_is_given_back_on_request() {
+        let mut e = Engine::new(500);
+        // Dense: an empty list is 2 bytes and 2 tape words.
+        let mut dense = b"l".to_vec();
+        dense.extend(b"le".repeat(30_000));
+        dense.push(b'e');
+        for _ in 0..20 {
+            assert_eq!(e.ingest(&dense, LOCAL), Ingested::Queued);
+        }
+        let mut out = vec![0; 2 << 20];
+        e.inbox().drain(&mut out, |_| ()).unwrap();
+        assert!(
+            e.inbox().bytes.capacity() > 1 << 20,
+            "a drain keeps the buffers"
+        );
+        e.ingest(b"d1:y1:qe", LOCAL);
+        assert!(e.inbox().release_spare());
+        assert!(e.inbox().bytes.capacity() <= 64 << 10);
+        assert!(e.inbox().tape.capacity() <= 16 << 10);
+        assert!(!e.inbox().release_spare(), "nothing more to give back");
+        let (records, _) = drain(&mut e);
+        assert_eq!(records.len(), 1, "the pending record survived");
+    }
+
+    #[test]
     fn port_matching_is_opt_in() {
         let mut e = Engine::new(500);
         e.register_peer(0, 0, b"127.0.0.1", 7000, 1).unwrap();
