@@ -7,6 +7,7 @@ const crypto = require('crypto')
 const dns = require('dns')
 const net = require('net')
 const krpc = require('..')
+const { valueText, joinText } = require('../lib/remote-text')
 
 const EXIT_OK = 0
 const EXIT_FAILURE = 1 // socket errors, bind failures, anything unexpected
@@ -37,15 +38,16 @@ addresses:
   1.2.3.4:6881  router.example.org:6881  [::1]:6881  (IPv6 literals in brackets)
 
 query arguments (the 'a' dictionary; a.id defaults to a random 20-byte id):
-  <40 hex digits>           bytes           target=<40 hex>, info_hash=<40 hex>
+  <32+ hex digits, even>    bytes           target=<40 hex>, info_hash=<40 hex>
   0x<hex>                   bytes           token=0x1f2e3d4c (any even number of digits)
   hex:<hex>                 bytes           token=hex:1f2e
   <digits>                  integer         port=6881 implied_port=1
   str:<text>                string          name=str:1234
   anything else             string          want=n4
+  (odd hex, and an id, target or info_hash that is not 20 bytes, are usage errors)
 
 options:
-  --id HEX                  our node id (default: 20 random bytes)
+  --id HEX                  our node id, 40 hex digits (default: 20 random bytes)
   --timeout MS              how long to wait for a reply (default ${DEFAULT_TIMEOUT})
   --udp6                    use an IPv6 socket (automatic for [IPv6] addresses)
   --json                    print one JSON object (serve: one JSON object per line);
@@ -56,7 +58,7 @@ options:
   --version                 the package version
 
 exit status:
-  0 reply received (serve: stopped by a signal)   1 socket or other failure
+  0 reply received (serve: stopped by a signal)   1 socket or internal failure
   2 usage error or bad address                    3 no reply within the timeout
   4 error reply                                   5 host name could not be resolved
 
@@ -110,18 +112,21 @@ function parseArgs (argv) {
   return { opts, positional }
 }
 
-function parseHex (text, what) {
-  const hex = text.startsWith('0x') || text.startsWith('0X') ? text.slice(2) : text
+function parseHex (hex, text, what) {
   if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) {
     throw new UsageError(`bad ${what} '${text}': expected an even number of hex digits`)
   }
   return Buffer.from(hex, 'hex')
 }
 
+// A node id is 20 bytes (BEP 5): anything else was a typo, and sending it would only make the
+// remote node drop or misfile the query.
 function parseId (text) {
-  const id = parseHex(text, 'id')
-  if (id.length === 0) throw new UsageError(`bad id '${text}': empty`)
-  return id
+  if (!/^[0-9a-fA-F]{40}$/.test(text)) {
+    const hint = /^0[xX]/.test(text) ? ' (without 0x)' : ''
+    throw new UsageError(`bad id '${text}': expected 40 hex digits (20 bytes)${hint}`)
+  }
+  return Buffer.from(text, 'hex')
 }
 
 function parseTimeout (text) {
@@ -162,12 +167,14 @@ function parseAddress (text) {
   return { host, port: +portText, ipv6: Boolean(m) }
 }
 
-// key=value arguments of `query`.
+// key=value arguments of `query`. What looks like hex is bytes or a usage error, never a string
+// sent by mistake: `0x` and `hex:` need an even number of hex digits, and so does a run of 32 or
+// more hex digits (ids, hashes, keys, signatures); `str:` sends anything as a string.
 function parseValue (text) {
-  if (text.startsWith('hex:')) return parseHex(text.slice(4), 'hex value')
+  if (text.startsWith('hex:')) return parseHex(text.slice(4), text, 'hex value')
   if (text.startsWith('str:')) return text.slice(4)
-  if (/^0[xX]([0-9a-fA-F]{2})*$/.test(text)) return Buffer.from(text.slice(2), 'hex')
-  if (/^[0-9a-fA-F]{40}$/.test(text)) return Buffer.from(text, 'hex')
+  if (/^0[xX]/.test(text)) return parseHex(text.slice(2), text, 'hex value')
+  if (/^[0-9a-fA-F]{32,}$/.test(text)) return parseHex(text, text, `hex value (${text.length} digits)`)
   if (/^-?\d+$/.test(text)) {
     const n = Number(text)
     if (!Number.isSafeInteger(n)) throw new UsageError(`bad integer '${text}': too large (use str: or hex:)`)
@@ -183,10 +190,18 @@ function parseQueryArgs (list) {
     if (eq <= 0) throw new UsageError(`bad argument '${item}': expected key=value`)
     const key = item.slice(0, eq)
     if (Object.prototype.hasOwnProperty.call(a, key)) throw new UsageError(`argument '${key}' given twice`)
-    a[key] = parseValue(item.slice(eq + 1))
+    const text = item.slice(eq + 1)
+    const value = parseValue(text)
+    if (ID_KEYS.has(key) && !text.startsWith('str:') && !(Buffer.isBuffer(value) && value.length === 20)) {
+      throw new UsageError(`bad ${key} '${text}': expected 40 hex digits (20 bytes; str: sends a string)`)
+    }
+    Object.defineProperty(a, key, { value, enumerable: true, writable: true, configurable: true })
   }
   return a
 }
+
+// Arguments that are 20-byte ids or hashes in every BEP that uses them.
+const ID_KEYS = new Set(['id', 'target', 'info_hash'])
 
 // Decoding replies -----------------------------------------------------------------------------
 
@@ -196,6 +211,12 @@ class Hex { constructor (buf) { this.hex = Buffer.from(buf).toString('hex') } }
 class Text { constructor (buf) { this.text = buf.toString('utf8'); this.hex = buf.toString('hex') } }
 class Peer { constructor (host, port) { this.host = host; this.port = port } }
 class Node extends Peer { constructor (id, host, port) { super(host, port); this.id = id } }
+// A dictionary as [key, view] pairs: a plain object would give remote keys such as __proto__ or
+// constructor their JavaScript meaning.
+class Dict { constructor (entries) { this.entries = entries || [] } }
+const DEEP = Object.freeze({})
+const MAX_VIEW_DEPTH = 32
+const DEEP_TEXT = `<nested deeper than ${MAX_VIEW_DEPTH} levels>`
 
 // Keys whose byte strings are binary by nature: always hex, even when they happen to be printable.
 const BINARY_KEYS = new Set(['id', 'target', 'info_hash', 'token', 'k', 'sig', 't'])
@@ -261,7 +282,7 @@ function hashes (buf) {
   return list
 }
 
-function view (value, key) {
+function view (value, key, depth = 0) {
   if (Buffer.isBuffer(value) || value instanceof Uint8Array) {
     const buf = Buffer.isBuffer(value) ? value : Buffer.from(value)
     let decoded = null
@@ -273,38 +294,59 @@ function view (value, key) {
     if (BINARY_KEYS.has(key) || !isPrintable(buf)) return new Hex(buf)
     return new Text(buf)
   }
+  if (value === null || typeof value !== 'object') return value
+  // Remote values nest up to 512 levels; no DHT message nests more than a few. Deeper parts are
+  // shown as a marker, which keeps this recursion (and the renderers') shallow.
+  if (depth >= MAX_VIEW_DEPTH) return DEEP
   if (Array.isArray(value)) {
     return value.map(item => {
-      if (key === 'values' && Buffer.isBuffer(item)) return compactPeer(item) || view(item, null)
-      return view(item, null)
+      if (key === 'values' && Buffer.isBuffer(item)) return compactPeer(item) || view(item, null, depth + 1)
+      return view(item, null, depth + 1)
     })
   }
-  if (value && typeof value === 'object') {
-    const out = {}
-    for (const k of Object.keys(value)) out[k] = view(value[k], k)
-    return out
-  }
-  return value
-}
-
-function text (buf) {
-  return Buffer.isBuffer(buf) ? buf.toString('utf8') : String(buf)
+  const out = new Dict()
+  for (const k of Object.keys(value)) out.entries.push([k, view(value[k], k, depth + 1)])
+  return out
 }
 
 // Rendering ------------------------------------------------------------------------------------
+
+// Remote text never reaches the terminal raw: C0 controls (newline and tab too: one record per
+// line), DEL, C1 controls (0x9b is a CSI on many terminals), and the bidi overrides and isolates,
+// which reorder what is shown, are written as escapes.
+const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g // eslint-disable-line no-control-regex
+// JSON.stringify escapes C0 (and lone surrogates) but leaves the others raw.
+const UNSAFE_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+
+function escapeChar (c, prefix) {
+  const n = c.charCodeAt(0)
+  return n < 0x100 && prefix === '\\x' ? '\\x' + n.toString(16).padStart(2, '0') : '\\u' + n.toString(16).padStart(4, '0')
+}
+
+/** Remote text made safe for a terminal: control and bidi characters as \xNN or \uNNNN. */
+function escapeText (text) {
+  return String(text).replace(UNSAFE_TEXT, c => escapeChar(c, '\\x'))
+}
+
+/** JSON.stringify, with the characters it leaves raw written as \uNNNN (still the same JSON). */
+function stringify (value) {
+  return JSON.stringify(value).replace(UNSAFE_JSON, c => escapeChar(c, '\\u'))
+}
 
 function hostPort (host, port) {
   return (host.includes(':') ? '[' + host + ']' : host) + ':' + port
 }
 
 function toJSON (v) {
+  if (v === DEEP) return DEEP_TEXT
   if (v instanceof Hex || v instanceof Text) return v.hex
   if (v instanceof Node) return { id: v.id, host: v.host, port: v.port }
   if (v instanceof Peer) return { host: v.host, port: v.port }
   if (Array.isArray(v)) return v.map(toJSON)
-  if (v && typeof v === 'object') {
-    const out = {}
-    for (const k of Object.keys(v)) out[k] = toJSON(v[k])
+  if (v instanceof Dict) {
+    // No prototype: a remote key such as __proto__ or toJSON is just a key.
+    const out = Object.create(null)
+    for (const [k, x] of v.entries) out[k] = toJSON(x)
     return out
   }
   return v
@@ -312,41 +354,39 @@ function toJSON (v) {
 
 // One-line form, for `serve`: key=value pairs.
 function inline (v) {
+  if (v === DEEP) return DEEP_TEXT
   if (v instanceof Hex) return v.hex
-  if (v instanceof Text) return JSON.stringify(v.text)
+  if (v instanceof Text) return escapeText(JSON.stringify(v.text))
   if (v instanceof Node) return v.id + '@' + hostPort(v.host, v.port)
   if (v instanceof Peer) return hostPort(v.host, v.port)
   if (Array.isArray(v)) return '[' + v.map(inline).join(' ') + ']'
-  if (v && typeof v === 'object') return '{' + Object.keys(v).map(k => k + '=' + inline(v[k])).join(' ') + '}'
+  if (v instanceof Dict) return '{' + v.entries.map(([k, x]) => escapeText(k) + '=' + inline(x)).join(' ') + '}'
   return String(v)
-}
-
-function isScalar (v) {
-  return !Array.isArray(v) && !(v && typeof v === 'object' && v.constructor === Object)
 }
 
 // Multi-line form, for replies: aligned keys, lists one item per line.
 function render (obj, indent) {
-  const keys = Object.keys(obj)
-  const width = Math.max(0, ...keys.map(k => k.length))
+  const keys = obj.entries.map(([k]) => escapeText(k))
+  let width = 0
+  for (const k of keys) width = Math.max(width, k.length)
   const pad = ' '.repeat(indent)
   const lines = []
-  for (const k of keys) {
-    const v = obj[k]
-    const label = pad + k.padEnd(width) + '  '
-    if (isScalar(v)) {
-      lines.push(label + inline(v))
-    } else if (Array.isArray(v)) {
+  for (let i = 0; i < keys.length; i++) {
+    const k = obj.entries[i][0]
+    const v = obj.entries[i][1]
+    const label = pad + keys[i].padEnd(width) + '  '
+    if (Array.isArray(v)) {
       const what = nounFor(k, v.length)
       lines.push(label + (v.length === 0 ? `(no ${what})` : `(${v.length} ${what})`))
       for (const item of v) {
         if (item instanceof Node) lines.push(pad + '  ' + item.id + '  ' + hostPort(item.host, item.port))
-        else if (isScalar(item)) lines.push(pad + '  ' + inline(item))
         else lines.push(pad + '  ' + inline(item))
       }
-    } else {
+    } else if (v instanceof Dict) {
       lines.push(label.trimEnd())
-      lines.push(...render(v, indent + 2))
+      for (const line of render(v, indent + 2)) lines.push(line)
+    } else {
+      lines.push(label + inline(v))
     }
   }
   return lines
@@ -414,7 +454,7 @@ async function send (addr, q, a, opts) {
   const timeout = opts.timeout
   // Our own timer gives an exact deadline; the socket's (which ticks) is set beyond it.
   const rpc = krpc({ type: target.family === 6 ? 'udp6' : 'udp4', timeout: timeout + 1000 })
-  rpc.on('warning', err => process.stderr.write(`krpc: warning: ${err.message}\n`))
+  rpc.on('warning', err => printError(`warning: ${err.message}`))
 
   return new Promise((resolve, reject) => {
     let done = false
@@ -435,11 +475,12 @@ async function send (addr, q, a, opts) {
       rpc.query({ host: target.ip, port: addr.port }, { q, a }, (err, message, rinfo) => {
         const rtt = ms(process.hrtime.bigint() - start)
         if (!err) return finish(null, { message, rinfo, rtt, display })
-        if (message && message.y && text(message.y) === 'e') {
+        // Only an error reply comes with a message (its `y` reads 'e', whatever its type).
+        if (message) {
           const e = Array.isArray(message.e) ? message.e : []
           const code = typeof e[0] === 'number' ? e[0] : null
-          const words = (code === null ? e : e.slice(1)).map(x => (typeof x === 'number' ? String(x) : text(x)))
-          const what = words.join(' ') || err.message
+          // The remote list's text as k-rpc-socket joins it, without calling into remote values.
+          const what = joinText(code === null ? e : e.slice(1), ' ') || err.message
           return finish(new Failure(EXIT_ERROR_REPLY,
             code === null ? `error reply: ${what}` : `error reply ${code}: ${what}`,
             { from: { host: rinfo.address, port: rinfo.port }, rtt_ms: round(rtt), error: { type: 'error_reply', code, message: what } }))
@@ -464,16 +505,16 @@ function round (x) {
 
 function extras (message) {
   // Top-level keys other than t/y/r: BEP 42's `ip`, the client version `v`, anything else.
-  const out = {}
+  const out = new Dict()
   for (const k of Object.keys(message)) {
     if (k === 't' || k === 'y' || k === 'r') continue
-    out[k] = view(message[k], k === 'v' ? 'v' : k)
+    out.entries.push([k, view(message[k], k)])
   }
   return out
 }
 
 function extraJSON (more) {
-  return Object.keys(more).length ? { extra: toJSON(more) } : {}
+  return more.entries.length ? { extra: toJSON(more) } : {}
 }
 
 async function cmdPing (positional, opts) {
@@ -487,7 +528,7 @@ async function cmdPing (positional, opts) {
   const rid = Buffer.isBuffer(r.id) ? r.id.toString('hex') : null
   const more = extras(res.message)
   if (opts.json) {
-    print(JSON.stringify({
+    print(stringify({
       from: { host: res.rinfo.address, port: res.rinfo.port },
       id: rid,
       rtt_ms: round(res.rtt),
@@ -496,7 +537,7 @@ async function cmdPing (positional, opts) {
     }))
   } else {
     let line = `reply from ${from} id=${rid === null ? '(none)' : rid} time=${fmtMs(res.rtt)}`
-    for (const k of Object.keys(more)) line += ` ${k}=${inline(more[k])}`
+    for (const [k, v] of more.entries) line += ` ${escapeText(k)}=${inline(v)}`
     print(line)
   }
 }
@@ -512,7 +553,7 @@ async function cmdQuery (positional, opts) {
   const r = view(res.message.r, null)
   const more = extras(res.message)
   if (opts.json) {
-    print(JSON.stringify({
+    print(stringify({
       method,
       from: { host: res.rinfo.address, port: res.rinfo.port },
       rtt_ms: round(res.rtt),
@@ -520,9 +561,9 @@ async function cmdQuery (positional, opts) {
       ...extraJSON(more)
     }))
   } else {
-    print(`${method} reply from ${hostPort(res.rinfo.address, res.rinfo.port)} in ${fmtMs(res.rtt)}`)
-    const body = r && typeof r === 'object' && r.constructor === Object ? r : { r }
-    for (const line of render(Object.assign({}, body, more), 2)) print(line)
+    print(`${escapeText(method)} reply from ${hostPort(res.rinfo.address, res.rinfo.port)} in ${fmtMs(res.rtt)}`)
+    const body = r instanceof Dict ? r : new Dict([['r', r]])
+    for (const line of render(new Dict(body.entries.concat(more.entries)), 2)) print(line)
   }
 }
 
@@ -570,7 +611,7 @@ function cmdServe (positional, opts) {
     process.on('SIGTERM', onSignal)
 
     rpc.on('error', err => {
-      process.stderr.write(`krpc: cannot bind ${hostPort(host, port)}: ${err.code || err.message}\n`)
+      printError(`cannot bind ${hostPort(host, port)}: ${err.code || err.message}`)
       stop(EXIT_FAILURE)
     })
     let listening = false
@@ -578,14 +619,15 @@ function cmdServe (positional, opts) {
       // Only EACCES and EADDRINUSE are 'error' events; other bind failures (EADDRNOTAVAIL) are
       // warnings, and the bind callback never runs.
       if (!listening && err.syscall === 'bind') {
-        process.stderr.write(`krpc: cannot bind ${hostPort(host, port)}: ${err.code || err.message}\n`)
+        printError(`cannot bind ${hostPort(host, port)}: ${err.code || err.message}`)
         return stop(EXIT_FAILURE)
       }
-      process.stderr.write(`krpc: warning: ${err.message}\n`)
+      printError(`warning: ${err.message}`)
     })
 
     rpc.on('query', (message, rinfo) => {
-      const method = Buffer.isBuffer(message.q) ? message.q.toString('utf8') : String(message.q)
+      // String(message.q) throws on a dict with a toString key; valueText cannot.
+      const method = valueText(message.q)
       const a = message.a && typeof message.a === 'object' && !Array.isArray(message.a) && !Buffer.isBuffer(message.a) ? message.a : null
       const peer = { host: rinfo.address, port: rinfo.port }
       let answer
@@ -608,17 +650,17 @@ function cmdServe (positional, opts) {
         if (Array.isArray(answer)) rpc.error(peer, message, answer)
         else rpc.response(peer, message, answer)
       } catch (err) {
-        process.stderr.write(`krpc: warning: cannot answer ${hostPort(peer.host, peer.port)}: ${err.message}\n`)
+        printError(`warning: cannot answer ${hostPort(peer.host, peer.port)}: ${err.message}`)
       }
 
       const args = view(a || {}, null)
       if (opts.json) {
         const line = { event: 'query', method, from: peer, args: toJSON(args) }
         if (Array.isArray(answer)) line.error = { code: answer[0], message: answer[1] }
-        print(JSON.stringify(line))
+        print(stringify(line))
       } else {
-        let line = `${method} from ${hostPort(peer.host, peer.port)}`
-        for (const k of Object.keys(args)) line += ` ${k}=${inline(args[k])}`
+        let line = `${escapeText(method)} from ${hostPort(peer.host, peer.port)}`
+        for (const [k, v] of args.entries) line += ` ${escapeText(k)}=${inline(v)}`
         if (Array.isArray(answer)) line += ` -> error ${answer[0]} ${answer[1]}`
         print(line)
       }
@@ -628,7 +670,7 @@ function cmdServe (positional, opts) {
       listening = true
       const addr = rpc.address()
       if (opts.json) {
-        print(JSON.stringify({ event: 'listening', host: addr.address, port: addr.port, id: id.toString('hex') }))
+        print(stringify({ event: 'listening', host: addr.address, port: addr.port, id: id.toString('hex') }))
       } else {
         print(`listening on ${hostPort(addr.address, addr.port)} id=${id.toString('hex')}`)
       }
@@ -640,6 +682,13 @@ function cmdServe (positional, opts) {
 
 function print (line) {
   process.stdout.write(line + '\n')
+}
+
+// Every message on stderr can hold remote text (warnings name remote values, error replies are
+// remote text), so it is escaped; a stack trace keeps its newlines.
+function printError (message, multiline) {
+  const text = multiline ? String(message).split('\n').map(escapeText).join('\n') : escapeText(message)
+  process.stderr.write(`krpc: ${text}\n`)
 }
 
 async function main (argv) {
@@ -673,23 +722,24 @@ async function main (argv) {
   } catch (err) {
     if (err instanceof UsageError) return usageError(err)
     if (err instanceof Failure) {
-      if (opts.json && err.json) print(JSON.stringify(err.json))
-      process.stderr.write(`krpc: ${err.message}\n`)
+      if (opts.json && err.json) print(stringify(err.json))
+      printError(err.message)
       return err.exitCode
     }
-    process.stderr.write(`krpc: ${err && err.stack ? err.stack : err}\n`)
+    printError(err && err.stack ? err.stack : String(err), true)
     return EXIT_FAILURE
   }
   return process.exitCode || EXIT_OK
 }
 
 function usageError (err) {
-  process.stderr.write(`krpc: ${err.message}\n${USAGE}\n`)
+  printError(err.message)
+  process.stderr.write(USAGE + '\n')
   return EXIT_USAGE
 }
 
 if (require.main === module) {
   main(process.argv.slice(2)).then(code => { process.exitCode = code })
 } else {
-  module.exports = { main, parseArgs, parseAddress, parseValue, parseQueryArgs, view, toJSON, inline, render, ipv6, compactNodes }
+  module.exports = { main, parseArgs, parseAddress, parseValue, parseQueryArgs, view, toJSON, inline, render, ipv6, compactNodes, escapeText, stringify }
 }
