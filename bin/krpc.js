@@ -646,9 +646,12 @@ function cmdServe (positional, opts) {
       } else {
         answer = [204, 'Method Unknown']
       }
+      // BEP 5's `t` is a byte string; anything else is not echoed (the encoder would turn a float
+      // into a warning and a trace on stderr, and a 500-level list into a 500-level reply).
+      const answerable = Buffer.isBuffer(message.t)
       try {
-        if (Array.isArray(answer)) rpc.error(peer, message, answer)
-        else rpc.response(peer, message, answer)
+        if (answerable && Array.isArray(answer)) rpc.error(peer, message, answer)
+        else if (answerable) rpc.response(peer, message, answer)
       } catch (err) {
         printError(`warning: cannot answer ${hostPort(peer.host, peer.port)}: ${err.message}`)
       }
@@ -657,11 +660,13 @@ function cmdServe (positional, opts) {
       if (opts.json) {
         const line = { event: 'query', method, from: peer, args: toJSON(args) }
         if (Array.isArray(answer)) line.error = { code: answer[0], message: answer[1] }
+        if (!answerable) line.unanswered = 't is not a byte string'
         print(stringify(line))
       } else {
         let line = `${escapeText(method)} from ${hostPort(peer.host, peer.port)}`
         for (const [k, v] of args.entries) line += ` ${escapeText(k)}=${inline(v)}`
-        if (Array.isArray(answer)) line += ` -> error ${answer[0]} ${answer[1]}`
+        if (!answerable) line += ' -> not answered: t is not a byte string'
+        else if (Array.isArray(answer)) line += ` -> error ${answer[0]} ${answer[1]}`
         print(line)
       }
     })

@@ -101,3 +101,81 @@ function deep (depth, inner, kind = 'list') {
 }
 
 module.exports = { str, int, list, dict, message, deep, smallValues, randomValue, rng, HOOK_KEYS, NASTY_BYTES, INTS }
+
+// Hostile messages for every receive role ----------------------------------------------------------
+
+const ID = Buffer.alloc(20, 0x11)
+
+// A message is built from a template of [key, node] pairs, one field of which (a path of keys and
+// list indexes) is replaced by the hostile value. Paths reach the root, its fields, the fields of
+// `a` and `r`, the elements of `e`, and a value nested a few levels down.
+function build (template, path, value) {
+  const node = (tpl, i) => {
+    if (i === path.length) return value
+    if (tpl && tpl.list) {
+      const items = tpl.list.map(x => x)
+      const k = path[i]
+      items[k] = node(items[k], i + 1)
+      return { list: items }
+    }
+    const entries = (tpl && tpl.dict ? tpl.dict : []).map(e => e.slice())
+    const at = entries.findIndex(e => e[0] === path[i])
+    if (at === -1) entries.push([path[i], node(null, i + 1)])
+    else entries[at][1] = node(entries[at][1], i + 1)
+    return { dict: entries }
+  }
+  return render(node(template, 0))
+}
+
+function render (tpl) {
+  if (tpl.raw) return tpl
+  if (tpl.list) return list(...tpl.list.map(render))
+  if (tpl.dict) return dict(tpl.dict.map(([k, v]) => [k, render(v)]))
+  throw new Error('bad template')
+}
+
+const QUERY = { dict: [['a', { dict: [['id', str(ID)], ['target', str(ID)]] }], ['q', str('find_node')], ['t', str('aa')], ['y', str('q')]] }
+const QUERY_PATHS = [['t'], ['y'], ['q'], ['a'], ['a', 'id'], ['a', 'target'], ['a', 'x', 'y', 'z'], ['toString'], ['a', '__proto__']]
+// Replies: `t` is filled in with the query's tid by the attacker (TID_MARK is replaced).
+const TID_MARK = Buffer.from('\u0000TID\u0000', 'latin1')
+const REPLY = { dict: [['r', { dict: [['id', str(ID)], ['nodes', str('')]] }], ['t', str(TID_MARK)], ['y', str('r')]] }
+const REPLY_PATHS = [['t'], ['y'], ['r'], ['r', 'id'], ['r', 'nodes'], ['r', 'x', 'y'], ['valueOf'], ['r', 'toString']]
+const ERROR = { dict: [['e', { list: [int(201), str('A Generic Error')] }], ['t', str(TID_MARK)], ['y', str('e')]] }
+const ERROR_PATHS = [['e'], ['e', 0], ['e', 1], ['e', 1, 0], ['e', 1, 'toString'], ['y'], ['constructor']]
+
+/**
+ * The cases of one run: `queries` (raw datagrams sent to a socket as incoming queries) and
+ * `replies` (raw replies and errors to a query in flight, with TID_MARK where its tid goes).
+ * The small values on every path, then `random` seeded ones (random kind, path and value).
+ */
+function buildCases (seed, random) {
+  const queries = []
+  const replies = []
+  const small = smallValues()
+  for (const v of small) {
+    for (const p of QUERY_PATHS) queries.push(build(QUERY, p, v).raw)
+    for (const p of REPLY_PATHS) replies.push(build(REPLY, p, v).raw)
+    for (const p of ERROR_PATHS) replies.push(build(ERROR, p, v).raw)
+  }
+  const next = rng(seed)
+  for (let i = 0; i < random; i++) {
+    const depth = next() < 0.1 ? Math.floor(next() * 500) : 0
+    let v = randomValue(next, 5)
+    if (depth) v = deep(depth, v, next() < 0.5 ? 'list' : 'dict')
+    const kind = Math.floor(next() * 3)
+    if (kind === 0) queries.push(build(QUERY, QUERY_PATHS[Math.floor(next() * QUERY_PATHS.length)], v).raw)
+    else if (kind === 1) replies.push(build(REPLY, REPLY_PATHS[Math.floor(next() * REPLY_PATHS.length)], v).raw)
+    else replies.push(build(ERROR, ERROR_PATHS[Math.floor(next() * ERROR_PATHS.length)], v).raw)
+  }
+  return { queries, replies }
+}
+
+/** `raw` with its TID_MARK string replaced by the 2-byte `tid` (the length prefix is fixed up). */
+function withTid (raw, tid) {
+  const mark = Buffer.concat([Buffer.from(TID_MARK.length + ':'), TID_MARK])
+  const at = raw.indexOf(mark)
+  if (at === -1) return raw
+  return Buffer.concat([raw.subarray(0, at), Buffer.from(tid.length + ':'), tid, withTid(raw.subarray(at + mark.length), tid)])
+}
+
+Object.assign(module.exports, { buildCases, withTid, ID, TID_MARK })
