@@ -249,7 +249,7 @@ test('krpc query: hostile replies and errors give exit 0, 3 or 4 with escaped ou
   // A reply case per query, chosen by the method name (m<index>).
   const picked = []
   const next = H.rng(SEED + 1)
-  for (let i = 0; i < 36; i++) picked.push(Math.floor(next() * cases.replies.length))
+  for (let i = 0; i < 24; i++) picked.push(Math.floor(next() * cases.replies.length))
   const attacker = dgram.createSocket('udp4')
   attacker.on('message', (buf, rinfo) => {
     const text = buf.toString('latin1')
