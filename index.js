@@ -15,6 +15,7 @@ const native = require('./lib/native')
 const NativeSocket = require('./lib/native-socket')
 const { Encoder } = require('./lib/encode')
 const { buildValue, recordTypeString } = require('./lib/tape')
+const { joinText } = require('./lib/remote-text')
 
 const ETIMEDOUT = new Error('Query timed out')
 ETIMEDOUT.code = 'ETIMEDOUT'
@@ -463,7 +464,9 @@ function complete (self, state, slot, isError, message, rinfo) {
 
   if (isError) {
     const isArray = Array.isArray(message.e)
-    const err = new Error(isArray ? message.e.join(' ') : 'Unknown error')
+    // Difference: the reference's `message.e.join(' ')` throws on a dict with a `toString` key
+    // (the query's callback is then lost); joinText gives the same text and never throws.
+    const err = new Error(isArray ? joinText(message.e, ' ') : 'Unknown error')
     err.code = isArray && message.e.length && typeof message.e[0] === 'number' ? message.e[0] : 0
     req.callback(err, message, rinfo, req.message)
     self.emit('update')

@@ -306,11 +306,154 @@ test('value parsing and address parsing (in-process)', () => {
   assert.strictEqual(cli.parseValue('6881'), 6881)
   assert.strictEqual(cli.parseValue('str:6881'), '6881')
   assert.strictEqual(cli.parseValue('n4'), 'n4')
-  assert.strictEqual(cli.parseValue('0x0a0'), '0x0a0') // odd length: a string
   assert.throws(() => cli.parseValue('hex:abc'), /even number of hex digits/)
   assert.deepStrictEqual(cli.parseAddress('[::1]:6881'), { host: '::1', port: 6881, ipv6: true })
   assert.deepStrictEqual(cli.parseAddress('router.bittorrent.com:6881'), { host: 'router.bittorrent.com', port: 6881, ipv6: false })
   assert.strictEqual(cli.ipv6(Buffer.from('20010db8000000010000000000000001', 'hex'), 0), '2001:db8:0:1::1')
   assert.strictEqual(cli.ipv6(Buffer.alloc(16), 0), '::')
   assert.strictEqual(cli.compactNodes(Buffer.alloc(27), 4), null)
+})
+
+// Hostile peers (issue 10) and checked hex arguments (issue 11) --------------------------------
+
+const H = require('./harness/hostile')
+// What must never reach a terminal raw: C0 (tab and newline included: one record per line), DEL,
+// C1, and the bidi overrides and isolates.
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/ // eslint-disable-line no-control-regex
+const assertClean = (text, what) => {
+  for (const line of text.split('\n')) assert.doesNotMatch(line, UNSAFE, `${what}: ${JSON.stringify(line)}`)
+}
+
+// A raw UDP peer answering each query with `reply(tidBuffer)` (raw bencode bytes of our own).
+async function rawPeer (t, reply) {
+  const sock = dgram.createSocket('udp4')
+  let received = 0
+  sock.on('message', (buf, rinfo) => {
+    received++
+    const m = /1:t(\d+):/.exec(buf.toString('latin1'))
+    if (!m || !reply) return
+    const start = m.index + m[0].length
+    const tid = buf.subarray(start, start + Number(m[1]))
+    for (const out of [].concat(reply(tid))) sock.send(out, rinfo.port, rinfo.address)
+  })
+  await new Promise(resolve => sock.bind(0, '127.0.0.1', resolve))
+  t.after(() => sock.close())
+  return { port: sock.address().port, received: () => received }
+}
+
+const ESC_KEY = '\x1b]0;pwned\x07\x1b[2J'
+const tidOf = tid => H.str(tid)
+
+test('serve survives a query whose q is a dict with toString; remote text is escaped (text and --json)', async t => {
+  for (const json of [false, true]) {
+    const { proc, port } = json ? await (async () => {
+      const p = start(['serve', '--port', '0', '--host', '127.0.0.1', '--json'])
+      t.after(() => p.child.kill('SIGKILL'))
+      const m = await waitFor(p, /"port":(\d+)/)
+      return { proc: p, port: Number(m[1]) }
+    })() : await startServe(t)
+    const sock = dgram.createSocket('udp4')
+    await new Promise(resolve => sock.bind(0, '127.0.0.1', resolve))
+    const id = H.str(Buffer.alloc(20, 7))
+    const datagrams = [
+      H.message({ t: H.str('aa'), y: H.str('q'), q: H.dict([['toString', H.str('x')]]), a: H.dict([['id', id]]) }),
+      H.message({ t: H.str('ab'), y: H.str('q'), q: H.list(H.dict([['valueOf', H.int(1)], ['toString', H.int(1)]])), a: H.dict([['id', id]]) }),
+      H.message({ t: H.str('ac'), y: H.str('q'), q: H.str('\x1b[2J\x1b]0;pwned\x07\x9b31m\u00c2\u009b'), a: H.dict([['id', id], [ESC_KEY, H.str('\u202eevil')], ['\xc2\x9bk', H.str(Buffer.from('\u2066x\u0085', 'utf8'))]]) }),
+      H.message({ t: H.str('ad'), y: H.str('\x1b]0;title\x07'), q: H.str('ping') }),
+      H.message({ t: H.str('ae'), y: H.str('q'), q: H.str('ping'), a: H.deep(400, H.dict([['toString', H.str('x')]])) }),
+      H.message({ t: H.dict([['toString', H.str('x')]]), y: H.str('q'), q: H.str('ping'), a: H.dict([['id', id], ['__proto__', H.dict([['toString', H.int(1)]])], ['constructor', H.str('x')]]) })
+    ]
+    for (const d of datagrams) sock.send(d, port, '127.0.0.1')
+    await new Promise(resolve => setTimeout(resolve, 300))
+    sock.close()
+    // Still alive and answering.
+    const ping = await run('ping', `127.0.0.1:${port}`)
+    assert.strictEqual(ping.code, 0, ping.stderr)
+    proc.child.kill('SIGTERM')
+    const r = await proc.exited
+    assert.strictEqual(r.code, 0, r.stderr)
+    assertClean(r.stdout, 'stdout')
+    assertClean(r.stderr.replace(/\n$/, ''), 'stderr')
+    assert.doesNotMatch(r.stderr, /TypeError|at /)
+    const lines = r.stdout.trim().split('\n')
+    assert.strictEqual(lines.length, 1 + datagrams.length - 1 + 1, r.stdout) // listening, 5 queries, the ping
+    if (json) {
+      for (const line of lines) JSON.parse(line)
+      assert.strictEqual(JSON.parse(lines[1]).method, '[object Object]')
+      assert.strictEqual(JSON.parse(lines[3]).method, '\x1b[2J\x1b]0;pwned\x07\x9b31m\u00c2\u009b'.replace('\x9b31m\u00c2\u009b', '\ufffd31m\u009b'))
+      assert.match(lines[3], /\\u009b/)
+    } else {
+      assert.match(lines[1], /^\[object Object\] from /)
+      assert.match(lines[3], /^\\x1b\[2J\\x1b\]0;pwned\\x07/)
+      assert.match(lines[3], /\\x1b\]0;pwned\\x07\\x1b\[2J=/) // the key, escaped
+      assert.match(r.stderr, /warning: Unknown type: \\x1b\]0;title\\x07/)
+    }
+  }
+})
+
+test('ping/query: an error reply whose e holds a dict with toString is exit 4, not a stack trace', async t => {
+  const peer = await rawPeer(t, tid => H.message({ e: H.list(H.int(201), H.dict([['toString', H.str('x')]]), H.str('\x1b[2Jmsg\u202e')), t: tidOf(tid), y: H.str('e') }))
+  const r = await run('ping', `127.0.0.1:${peer.port}`)
+  assert.strictEqual(r.code, 4, r.stderr)
+  assert.strictEqual(r.stderr, 'krpc: error reply 201: [object Object] \\x1b[2Jmsg\\u202e\n')
+  const j = await run('query', `127.0.0.1:${peer.port}`, 'get', `target=${TARGET}`, '--json')
+  assert.strictEqual(j.code, 4, j.stderr)
+  assertClean(j.stdout.trim(), 'json')
+  assert.deepStrictEqual(JSON.parse(j.stdout).error, { type: 'error_reply', code: 201, message: '[object Object] \x1b[2Jmsg\u202e' })
+  assert.match(j.stdout, /\\u202e/)
+})
+
+test('query: reply keys and values with control characters, C1 and bidi are escaped (text and --json)', async t => {
+  const peer = await rawPeer(t, tid => H.message({
+    r: H.dict([['id', H.str(Buffer.alloc(20, 1))], [ESC_KEY, H.str('\u202eabc')], [Buffer.from('n\u0085\u009b', 'utf8'), H.list(H.str('\u2067x'), H.dict([['toString', H.str('\x1b[2J')], ['__proto__', H.int(1)]]))], ['deep', H.deep(300, H.str('\x1b'))]]),
+    t: tidOf(tid),
+    v: H.str('\x1b]0;x\x07'),
+    y: H.str('r')
+  }))
+  for (const json of [false, true]) {
+    const args = ['query', `127.0.0.1:${peer.port}`, 'find_node', `target=${TARGET}`]
+    const r = await run(...args, ...(json ? ['--json'] : []))
+    assert.strictEqual(r.code, 0, r.stderr)
+    assertClean(r.stdout.trim(), json ? 'json' : 'text')
+    if (json) {
+      const out = JSON.parse(r.stdout)
+      assert.ok(Object.keys(out.reply).includes(ESC_KEY))
+      assert.ok(Object.keys(out.reply).includes('n\u0085\u009b'))
+      assert.match(r.stdout, /n\\u0085\\u009b/)
+      assert.strictEqual(out.reply.deep.length, 1)
+    } else {
+      assert.match(r.stdout, /\\x1b\]0;pwned\\x07\\x1b\[2J/)
+    }
+  }
+  const p = await run('ping', `127.0.0.1:${peer.port}`)
+  assert.strictEqual(p.code, 0, p.stderr)
+  assertClean(p.stdout.trim(), 'ping')
+})
+
+test('hex arguments are checked: odd length, bad 0x values, 39 digits, a 2-byte --id are usage errors (nothing sent)', async t => {
+  const peer = await rawPeer(t, null)
+  const to = `127.0.0.1:${peer.port}`
+  for (const args of [
+    ['ping', to, '--id', 'abcd'],
+    ['ping', to, '--id', '0x' + TARGET],
+    ['ping', to, '--id', TARGET.slice(1)],
+    ['ping', to, '--id', TARGET + 'a'],
+    ['query', to, 'find_node', 'target=' + TARGET.slice(1)],
+    ['query', to, 'find_node', 'target=0x' + TARGET.slice(1)],
+    ['query', to, 'find_node', 'target=abcd'],
+    ['query', to, 'get_peers', 'info_hash=' + TARGET + 'ab'],
+    ['query', to, 'ping', 'id=0x0102'],
+    ['query', to, 'announce_peer', 'token=0x123'],
+    ['query', to, 'announce_peer', 'token=0xzz'],
+    ['query', to, 'get', 'k=' + 'ab'.repeat(31) + 'a']
+  ]) {
+    const x = await run(...args, '--timeout', '200')
+    assert.strictEqual(x.code, 2, args.join(' ') + '\n' + x.stderr)
+    assert.match(x.stderr, /^krpc: bad .*\nusage: krpc ping/, args.join(' '))
+  }
+  await new Promise(resolve => setTimeout(resolve, 50))
+  assert.strictEqual(peer.received(), 0, 'no usage error sent anything')
+  assert.throws(() => cli.parseValue('0x0a0'), /even number of hex digits/)
+  assert.deepStrictEqual(cli.parseValue('ab'.repeat(32)), Buffer.from('ab'.repeat(32), 'hex'))
+  assert.strictEqual(cli.parseQueryArgs(['target=str:abc']).target, 'abc')
 })

@@ -91,6 +91,46 @@ for (const [label, peerExtra, r] of ODD_IDS) {
   })
 }
 
+// An error reply whose `e` holds a dict with a `toString` key: the reference's `e.join(' ')` throws
+// a TypeError out of its message handler (the query's callback never runs). Here that dict reads
+// `[object Object]`, as any other dict does, and every other element keeps the reference's text.
+const HOSTILE_E = [
+  ['a dict with toString', 'ld8:toString1:xee', '[object Object]', 0],
+  ['a code, then a dict with toString', 'li201ed8:toStringi1eee', '201 [object Object]', 201],
+  ['a nested list holding one', 'li202el1:ad8:toString1:xe1:bee', '202 a,[object Object],b', 202],
+  ['valueOf and toString', 'ld7:valueOf1:x8:toString1:xee', '[object Object]', 0],
+  ['valueOf alone (the reference does not throw)', 'l1:ad7:valueOf1:xee', 'a [object Object]', 0],
+  ['deeply nested', 'l' + 'l'.repeat(300) + 'd8:toString1:xe' + 'e'.repeat(300) + '1:ze', '[object Object] z', 0]
+]
+for (const [label, e, message, code] of HOSTILE_E) {
+  divergence(`an error reply whose e holds ${label}: callback(err) with err.message ${JSON.stringify(message.slice(0, 40))}, not an uncaught TypeError`, async (RPC, t) => {
+    const { peer, r, events } = await setup(t)
+    peer.autoReply(m => Buffer.concat([Buffer.from('d1:e' + e + '1:t2:'), m.t, Buffer.from('1:y1:ee')]), { log: false })
+    const calls = []
+    const once = () => new Promise(resolve => r.query({ host: '127.0.0.1', port: peer.port }, { q: 'ping' }, (...a) => { calls.push(a); resolve() }))
+    await t.wait(once(), 1000)
+    await t.sleep(20)
+    assert.strictEqual(t.uncaught.length, 0, 'nothing thrown out of the receive path')
+    assert.strictEqual(calls.length, 1, 'the callback ran exactly once')
+    const [err, msg, rinfo, sent] = calls[0]
+    assert.ok(err instanceof Error)
+    assert.strictEqual(err.message, message)
+    assert.strictEqual(err.code, code)
+    assert.strictEqual(msg.y.toString(), 'e')
+    assert.strictEqual(rinfo.port, peer.port)
+    assert.strictEqual(sent.q, 'ping')
+    assert.deepStrictEqual(events.map(e => e.ev), ['update', 'postupdate'])
+    assert.strictEqual(r.inflight, 0)
+    // The socket keeps working: a second query gets the same answer.
+    await t.wait(once(), 1000)
+    await t.sleep(20)
+    assert.strictEqual(calls.length, 2)
+    assert.strictEqual(calls[1][0].message, message)
+    assert.strictEqual(t.uncaught.length, 0)
+    assert.strictEqual(r.inflight, 0)
+  })
+}
+
 divergence('peer.id as a plain Uint8Array (no .equals) is compared by bytes: the same bytes are a success, not an uncaught TypeError', async (RPC, t) => {
   const { peer, r: rpc } = await setup(t)
   peer.autoReply(m => ({ t: m.t, y: 'r', r: { id: ID } }), { log: false })
@@ -305,6 +345,22 @@ test('[reference, child process] a reply with r.id = i5e to a peer with .id kill
   assert.strictEqual(res.timedOut, false)
   assert.notStrictEqual(res.code, 0)
   assert.match(res.stderr, /ERR_INVALID_ARG_TYPE|otherBuffer/)
+})
+
+test('[reference, child process] an error reply whose e holds a dict with a toString key kills the reference process', { timeout: 6000 }, async () => {
+  const code = `
+    const RPC = require('k-rpc-socket'); const dgram = require('dgram'); const bencode = require('bencode')
+    const raw = dgram.createSocket('udp4')
+    raw.on('message', (buf, rinfo) => raw.send(Buffer.concat([Buffer.from('d1:eld8:toString1:xee1:t2:'), bencode.decode(buf).t, Buffer.from('1:y1:ee')]), rinfo.port, rinfo.address))
+    raw.bind(0, '127.0.0.1', () => {
+      const r = RPC({ timeout: 200 })
+      r.query({ host: '127.0.0.1', port: raw.address().port }, { q: 'ping' }, e => { console.log('callback', e && e.message); r.destroy(); raw.close() })
+    })`
+  const res = await runChild(code, { timeoutMs: 3000 })
+  assert.strictEqual(res.timedOut, false)
+  assert.notStrictEqual(res.code, 0)
+  assert.match(res.stderr, /TypeError: Cannot convert object to primitive value/)
+  assert.doesNotMatch(res.stdout, /callback/)
 })
 
 test('[reference, child process] query({address, port}) without host: endless dns.lookup loop, timers never fire', { timeout: 6000 }, async () => {

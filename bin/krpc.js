@@ -2,20 +2,14 @@
 'use strict'
 // krpc: a dig for the BitTorrent DHT. Sends one KRPC query (BEP 5) and prints the decoded reply,
 // or runs a minimal responder that prints what it receives. Node built-ins and this package only.
+// The work is in lib/cli/: args.js (command line), compact.js (compact node/peer info),
+// render.js (views, escaping, text and JSON output), client.js (ping, query), server.js (serve).
 
-const crypto = require('crypto')
-const dns = require('dns')
-const net = require('net')
-const krpc = require('..')
-
-const EXIT_OK = 0
-const EXIT_FAILURE = 1 // socket errors, bind failures, anything unexpected
-const EXIT_USAGE = 2
-const EXIT_TIMEOUT = 3
-const EXIT_ERROR_REPLY = 4
-const EXIT_DNS = 5
-
-const DEFAULT_TIMEOUT = 2000
+const { EXIT_OK, EXIT_FAILURE, EXIT_USAGE, DEFAULT_TIMEOUT, UsageError, parseArgs, parseTimeout, parseAddress, parseValue, parseQueryArgs } = require('../lib/cli/args')
+const { ipv6, compactNodes } = require('../lib/cli/compact')
+const { view, toJSON, inline, render, escapeText, stringify, print, printError } = require('../lib/cli/render')
+const { Failure, cmdPing, cmdQuery } = require('../lib/cli/client')
+const { cmdServe } = require('../lib/cli/server')
 
 const USAGE = `usage: krpc ping HOST:PORT [--id HEX] [--timeout MS] [--udp6] [--json]
        krpc query HOST:PORT METHOD [key=value ...] [--id HEX] [--timeout MS] [--udp6] [--json]
@@ -37,15 +31,16 @@ addresses:
   1.2.3.4:6881  router.example.org:6881  [::1]:6881  (IPv6 literals in brackets)
 
 query arguments (the 'a' dictionary; a.id defaults to a random 20-byte id):
-  <40 hex digits>           bytes           target=<40 hex>, info_hash=<40 hex>
+  <32+ hex digits, even>    bytes           target=<40 hex>, info_hash=<40 hex>
   0x<hex>                   bytes           token=0x1f2e3d4c (any even number of digits)
   hex:<hex>                 bytes           token=hex:1f2e
   <digits>                  integer         port=6881 implied_port=1
   str:<text>                string          name=str:1234
   anything else             string          want=n4
+  (odd hex, and an id, target or info_hash that is not 20 bytes, are usage errors)
 
 options:
-  --id HEX                  our node id (default: 20 random bytes)
+  --id HEX                  our node id, 40 hex digits (default: 20 random bytes)
   --timeout MS              how long to wait for a reply (default ${DEFAULT_TIMEOUT})
   --udp6                    use an IPv6 socket (automatic for [IPv6] addresses)
   --json                    print one JSON object (serve: one JSON object per line);
@@ -56,7 +51,7 @@ options:
   --version                 the package version
 
 exit status:
-  0 reply received (serve: stopped by a signal)   1 socket or other failure
+  0 reply received (serve: stopped by a signal)   1 socket or internal failure
   2 usage error or bad address                    3 no reply within the timeout
   4 error reply                                   5 host name could not be resolved
 
@@ -65,582 +60,6 @@ examples:
   krpc query 127.0.0.1:6881 find_node target=d1c5a3e4a1e0d9a0cbc5d3a4f0ad1e2b3c4d5e6f
   krpc query [::1]:6881 get_peers info_hash=0123456789abcdef0123456789abcdef01234567 --json
   krpc serve --port 6881 --host 127.0.0.1`
-
-class UsageError extends Error {}
-
-// Arguments ------------------------------------------------------------------------------------
-
-const VALUE_OPTIONS = new Set(['id', 'timeout', 'port', 'host'])
-const FLAG_OPTIONS = new Set(['json', 'udp6', 'help', 'version'])
-
-function parseArgs (argv) {
-  const opts = { json: false, udp6: false, help: false, version: false }
-  const positional = []
-  let onlyPositional = false
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]
-    if (onlyPositional || !arg.startsWith('-') || arg === '-') {
-      positional.push(arg)
-      continue
-    }
-    if (arg === '--') {
-      onlyPositional = true
-      continue
-    }
-    if (arg === '-h') {
-      opts.help = true
-      continue
-    }
-    if (!arg.startsWith('--')) throw new UsageError(`unknown option '${arg}'`)
-    const eq = arg.indexOf('=')
-    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq)
-    if (FLAG_OPTIONS.has(name)) {
-      if (eq !== -1) throw new UsageError(`option '--${name}' takes no value`)
-      opts[name] = true
-    } else if (VALUE_OPTIONS.has(name)) {
-      let value
-      if (eq !== -1) value = arg.slice(eq + 1)
-      else if (i + 1 < argv.length) value = argv[++i]
-      else throw new UsageError(`option '--${name}' needs a value`)
-      opts[name] = value
-    } else {
-      throw new UsageError(`unknown option '--${name}'`)
-    }
-  }
-  return { opts, positional }
-}
-
-function parseHex (text, what) {
-  const hex = text.startsWith('0x') || text.startsWith('0X') ? text.slice(2) : text
-  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) {
-    throw new UsageError(`bad ${what} '${text}': expected an even number of hex digits`)
-  }
-  return Buffer.from(hex, 'hex')
-}
-
-function parseId (text) {
-  const id = parseHex(text, 'id')
-  if (id.length === 0) throw new UsageError(`bad id '${text}': empty`)
-  return id
-}
-
-function parseTimeout (text) {
-  if (text === undefined) return DEFAULT_TIMEOUT
-  if (!/^\d+$/.test(text) || +text < 1 || +text > 2147483647) {
-    throw new UsageError(`bad timeout '${text}': expected a number of milliseconds`)
-  }
-  return +text
-}
-
-function parsePort (text, what) {
-  if (!/^\d+$/.test(text) || +text > 65535) throw new UsageError(`bad ${what} '${text}': expected 0-65535`)
-  return +text
-}
-
-// HOST:PORT, [IPV6]:PORT. Throws a UsageError for anything else.
-function parseAddress (text) {
-  const bad = () => new UsageError(`bad address '${text}': expected HOST:PORT`)
-  let host, portText
-  const m = /^\[([^\]]+)\]:([^:]*)$/.exec(text)
-  if (m) {
-    host = m[1]
-    portText = m[2]
-    if (net.isIPv6(host.replace(/%.*$/, '')) === false) throw bad()
-  } else {
-    const colon = text.lastIndexOf(':')
-    if (colon <= 0) throw bad()
-    host = text.slice(0, colon)
-    portText = text.slice(colon + 1)
-    if (host.includes(':')) { // an IPv6 literal must be in brackets
-      const err = bad()
-      err.message += ' (IPv6 addresses go in brackets: [::1]:6881)'
-      throw err
-    }
-    if (!/^[A-Za-z0-9._-]+$/.test(host)) throw bad()
-  }
-  if (!/^\d{1,5}$/.test(portText) || +portText < 1 || +portText > 65535) throw bad()
-  return { host, port: +portText, ipv6: Boolean(m) }
-}
-
-// key=value arguments of `query`.
-function parseValue (text) {
-  if (text.startsWith('hex:')) return parseHex(text.slice(4), 'hex value')
-  if (text.startsWith('str:')) return text.slice(4)
-  if (/^0[xX]([0-9a-fA-F]{2})*$/.test(text)) return Buffer.from(text.slice(2), 'hex')
-  if (/^[0-9a-fA-F]{40}$/.test(text)) return Buffer.from(text, 'hex')
-  if (/^-?\d+$/.test(text)) {
-    const n = Number(text)
-    if (!Number.isSafeInteger(n)) throw new UsageError(`bad integer '${text}': too large (use str: or hex:)`)
-    return n
-  }
-  return text
-}
-
-function parseQueryArgs (list) {
-  const a = {}
-  for (const item of list) {
-    const eq = item.indexOf('=')
-    if (eq <= 0) throw new UsageError(`bad argument '${item}': expected key=value`)
-    const key = item.slice(0, eq)
-    if (Object.prototype.hasOwnProperty.call(a, key)) throw new UsageError(`argument '${key}' given twice`)
-    a[key] = parseValue(item.slice(eq + 1))
-  }
-  return a
-}
-
-// Decoding replies -----------------------------------------------------------------------------
-
-// A decoded message becomes a "view": byte strings turn into Hex or Text, compact node and peer
-// info into Node and Peer objects. Views render as text (human) or JSON (machines).
-class Hex { constructor (buf) { this.hex = Buffer.from(buf).toString('hex') } }
-class Text { constructor (buf) { this.text = buf.toString('utf8'); this.hex = buf.toString('hex') } }
-class Peer { constructor (host, port) { this.host = host; this.port = port } }
-class Node extends Peer { constructor (id, host, port) { super(host, port); this.id = id } }
-
-// Keys whose byte strings are binary by nature: always hex, even when they happen to be printable.
-const BINARY_KEYS = new Set(['id', 'target', 'info_hash', 'token', 'k', 'sig', 't'])
-
-const utf8 = new TextDecoder('utf-8', { fatal: true })
-
-function isPrintable (buf) {
-  let s
-  try {
-    s = utf8.decode(buf)
-  } catch {
-    return false
-  }
-  // No control characters (tabs aside), no unassigned/private-use oddities that hide bytes.
-  return !/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\ufffd]/.test(s) // eslint-disable-line no-control-regex
-}
-
-function ipv4 (buf, off) {
-  return buf[off] + '.' + buf[off + 1] + '.' + buf[off + 2] + '.' + buf[off + 3]
-}
-
-function ipv6 (buf, off) {
-  const groups = []
-  for (let i = 0; i < 8; i++) groups.push(buf.readUInt16BE(off + 2 * i))
-  if (groups.slice(0, 5).every(g => g === 0) && groups[5] === 0xffff) return '::ffff:' + ipv4(buf, off + 12)
-  // RFC 5952: compress the longest run of two or more zero groups (the first one on a tie).
-  let bestStart = -1
-  let bestLen = 1
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) { i++; continue }
-    let j = i
-    while (j < 8 && groups[j] === 0) j++
-    if (j - i > bestLen) { bestStart = i; bestLen = j - i }
-    i = j
-  }
-  const hex = groups.map(g => g.toString(16))
-  if (bestStart === -1) return hex.join(':')
-  return hex.slice(0, bestStart).join(':') + '::' + hex.slice(bestStart + bestLen).join(':')
-}
-
-function compactPeer (buf) {
-  if (buf.length === 6) return new Peer(ipv4(buf, 0), buf.readUInt16BE(4))
-  if (buf.length === 18) return new Peer(ipv6(buf, 0), buf.readUInt16BE(16))
-  return null
-}
-
-function compactNodes (buf, ipLength) {
-  const size = 20 + ipLength + 2
-  if (buf.length % size !== 0) return null
-  const nodes = []
-  for (let off = 0; off < buf.length; off += size) {
-    const id = buf.toString('hex', off, off + 20)
-    const host = ipLength === 4 ? ipv4(buf, off + 20) : ipv6(buf, off + 20)
-    nodes.push(new Node(id, host, buf.readUInt16BE(off + 20 + ipLength)))
-  }
-  return nodes
-}
-
-function hashes (buf) {
-  if (buf.length % 20 !== 0) return null
-  const list = []
-  for (let off = 0; off < buf.length; off += 20) list.push(new Hex(buf.subarray(off, off + 20)))
-  return list
-}
-
-function view (value, key) {
-  if (Buffer.isBuffer(value) || value instanceof Uint8Array) {
-    const buf = Buffer.isBuffer(value) ? value : Buffer.from(value)
-    let decoded = null
-    if (key === 'nodes') decoded = compactNodes(buf, 4)
-    else if (key === 'nodes6') decoded = compactNodes(buf, 16)
-    else if (key === 'samples') decoded = hashes(buf)
-    else if (key === 'ip') decoded = compactPeer(buf)
-    if (decoded) return decoded
-    if (BINARY_KEYS.has(key) || !isPrintable(buf)) return new Hex(buf)
-    return new Text(buf)
-  }
-  if (Array.isArray(value)) {
-    return value.map(item => {
-      if (key === 'values' && Buffer.isBuffer(item)) return compactPeer(item) || view(item, null)
-      return view(item, null)
-    })
-  }
-  if (value && typeof value === 'object') {
-    const out = {}
-    for (const k of Object.keys(value)) out[k] = view(value[k], k)
-    return out
-  }
-  return value
-}
-
-function text (buf) {
-  return Buffer.isBuffer(buf) ? buf.toString('utf8') : String(buf)
-}
-
-// Rendering ------------------------------------------------------------------------------------
-
-function hostPort (host, port) {
-  return (host.includes(':') ? '[' + host + ']' : host) + ':' + port
-}
-
-function toJSON (v) {
-  if (v instanceof Hex || v instanceof Text) return v.hex
-  if (v instanceof Node) return { id: v.id, host: v.host, port: v.port }
-  if (v instanceof Peer) return { host: v.host, port: v.port }
-  if (Array.isArray(v)) return v.map(toJSON)
-  if (v && typeof v === 'object') {
-    const out = {}
-    for (const k of Object.keys(v)) out[k] = toJSON(v[k])
-    return out
-  }
-  return v
-}
-
-// One-line form, for `serve`: key=value pairs.
-function inline (v) {
-  if (v instanceof Hex) return v.hex
-  if (v instanceof Text) return JSON.stringify(v.text)
-  if (v instanceof Node) return v.id + '@' + hostPort(v.host, v.port)
-  if (v instanceof Peer) return hostPort(v.host, v.port)
-  if (Array.isArray(v)) return '[' + v.map(inline).join(' ') + ']'
-  if (v && typeof v === 'object') return '{' + Object.keys(v).map(k => k + '=' + inline(v[k])).join(' ') + '}'
-  return String(v)
-}
-
-function isScalar (v) {
-  return !Array.isArray(v) && !(v && typeof v === 'object' && v.constructor === Object)
-}
-
-// Multi-line form, for replies: aligned keys, lists one item per line.
-function render (obj, indent) {
-  const keys = Object.keys(obj)
-  const width = Math.max(0, ...keys.map(k => k.length))
-  const pad = ' '.repeat(indent)
-  const lines = []
-  for (const k of keys) {
-    const v = obj[k]
-    const label = pad + k.padEnd(width) + '  '
-    if (isScalar(v)) {
-      lines.push(label + inline(v))
-    } else if (Array.isArray(v)) {
-      const what = nounFor(k, v.length)
-      lines.push(label + (v.length === 0 ? `(no ${what})` : `(${v.length} ${what})`))
-      for (const item of v) {
-        if (item instanceof Node) lines.push(pad + '  ' + item.id + '  ' + hostPort(item.host, item.port))
-        else if (isScalar(item)) lines.push(pad + '  ' + inline(item))
-        else lines.push(pad + '  ' + inline(item))
-      }
-    } else {
-      lines.push(label.trimEnd())
-      lines.push(...render(v, indent + 2))
-    }
-  }
-  return lines
-}
-
-function nounFor (key, n) {
-  const one = key === 'nodes' || key === 'nodes6' ? 'node'
-    : key === 'values' ? 'peer'
-      : key === 'samples' ? 'hash'
-        : 'item'
-  if (n === 1) return one
-  return one === 'hash' ? 'hashes' : one + 's'
-}
-
-function ms (ns) {
-  return Number(ns) / 1e6
-}
-
-function fmtMs (x) {
-  return x.toFixed(x < 10 ? 2 : 1) + ' ms'
-}
-
-// Client ---------------------------------------------------------------------------------------
-
-class Failure extends Error {
-  constructor (exitCode, message, json) {
-    super(message)
-    this.exitCode = exitCode
-    this.json = json
-  }
-}
-
-function resolve (addr, udp6) {
-  return new Promise((resolve, reject) => {
-    const bare = addr.host.replace(/%.*$/, '')
-    const family = net.isIP(bare)
-    if (family) {
-      if (udp6 && family === 4) {
-        return reject(new UsageError(`--udp6 given but ${addr.host} is an IPv4 address`))
-      }
-      return resolve({ ip: addr.host, family })
-    }
-    dns.lookup(addr.host, { all: true }, (err, list) => {
-      if (err || !list.length) {
-        const code = err ? err.code || err.message : 'no addresses'
-        return reject(new Failure(EXIT_DNS, `cannot resolve '${addr.host}': ${code}`,
-          { error: { type: 'dns', host: addr.host, code } }))
-      }
-      const pick = list.find(r => r.family === (udp6 ? 6 : 4)) || (udp6 ? null : list[0])
-      if (!pick) {
-        return reject(new Failure(EXIT_DNS, `cannot resolve '${addr.host}': no IPv6 address`,
-          { error: { type: 'dns', host: addr.host, code: 'ENOTFOUND' } }))
-      }
-      resolve({ ip: pick.address, family: pick.family })
-    })
-  })
-}
-
-// Sends one query; resolves { message, rinfo, rtt } or rejects with a Failure.
-async function send (addr, q, a, opts) {
-  const target = await resolve(addr, opts.udp6)
-  const display = net.isIP(addr.host.replace(/%.*$/, ''))
-    ? hostPort(addr.host, addr.port)
-    : hostPort(addr.host, addr.port) + ' (' + target.ip + ')'
-  const timeout = opts.timeout
-  // Our own timer gives an exact deadline; the socket's (which ticks) is set beyond it.
-  const rpc = krpc({ type: target.family === 6 ? 'udp6' : 'udp4', timeout: timeout + 1000 })
-  rpc.on('warning', err => process.stderr.write(`krpc: warning: ${err.message}\n`))
-
-  return new Promise((resolve, reject) => {
-    let done = false
-    let timer = null
-    const finish = (err, value) => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      rpc.destroy(() => (err ? reject(err) : resolve(value)))
-    }
-    rpc.on('error', err => finish(new Failure(EXIT_FAILURE, `socket error: ${err.message}`,
-      { error: { type: 'socket', code: err.code, message: err.message } })))
-
-    const start = process.hrtime.bigint()
-    timer = setTimeout(() => finish(new Failure(EXIT_TIMEOUT, `no reply from ${display} within ${timeout} ms`,
-      { error: { type: 'timeout', host: target.ip, port: addr.port, timeout_ms: timeout } })), timeout)
-    try {
-      rpc.query({ host: target.ip, port: addr.port }, { q, a }, (err, message, rinfo) => {
-        const rtt = ms(process.hrtime.bigint() - start)
-        if (!err) return finish(null, { message, rinfo, rtt, display })
-        if (message && message.y && text(message.y) === 'e') {
-          const e = Array.isArray(message.e) ? message.e : []
-          const code = typeof e[0] === 'number' ? e[0] : null
-          const words = (code === null ? e : e.slice(1)).map(x => (typeof x === 'number' ? String(x) : text(x)))
-          const what = words.join(' ') || err.message
-          return finish(new Failure(EXIT_ERROR_REPLY,
-            code === null ? `error reply: ${what}` : `error reply ${code}: ${what}`,
-            { from: { host: rinfo.address, port: rinfo.port }, rtt_ms: round(rtt), error: { type: 'error_reply', code, message: what } }))
-        }
-        if (err.code === 'ETIMEDOUT') {
-          return finish(new Failure(EXIT_TIMEOUT, `no reply from ${display} within ${timeout} ms`,
-            { error: { type: 'timeout', host: target.ip, port: addr.port, timeout_ms: timeout } }))
-        }
-        finish(new Failure(EXIT_FAILURE, `query failed: ${err.message}`,
-          { error: { type: 'socket', code: err.code, message: err.message } }))
-      })
-    } catch (err) {
-      finish(new Failure(EXIT_FAILURE, `query failed: ${err.message}`,
-        { error: { type: 'socket', code: err.code, message: err.message } }))
-    }
-  })
-}
-
-function round (x) {
-  return Math.round(x * 1000) / 1000
-}
-
-function extras (message) {
-  // Top-level keys other than t/y/r: BEP 42's `ip`, the client version `v`, anything else.
-  const out = {}
-  for (const k of Object.keys(message)) {
-    if (k === 't' || k === 'y' || k === 'r') continue
-    out[k] = view(message[k], k === 'v' ? 'v' : k)
-  }
-  return out
-}
-
-function extraJSON (more) {
-  return Object.keys(more).length ? { extra: toJSON(more) } : {}
-}
-
-async function cmdPing (positional, opts) {
-  if (positional.length !== 1) throw new UsageError(positional.length ? 'ping takes one address' : 'ping needs HOST:PORT')
-  const addr = parseAddress(positional[0])
-  const id = opts.id !== undefined ? parseId(opts.id) : crypto.randomBytes(20)
-  const udp6 = opts.udp6 || addr.ipv6
-  const res = await send(addr, 'ping', { id }, { timeout: opts.timeout, udp6 })
-  const r = res.message.r && typeof res.message.r === 'object' ? res.message.r : {}
-  const from = hostPort(res.rinfo.address, res.rinfo.port)
-  const rid = Buffer.isBuffer(r.id) ? r.id.toString('hex') : null
-  const more = extras(res.message)
-  if (opts.json) {
-    print(JSON.stringify({
-      from: { host: res.rinfo.address, port: res.rinfo.port },
-      id: rid,
-      rtt_ms: round(res.rtt),
-      reply: toJSON(view(r, null)),
-      ...extraJSON(more)
-    }))
-  } else {
-    let line = `reply from ${from} id=${rid === null ? '(none)' : rid} time=${fmtMs(res.rtt)}`
-    for (const k of Object.keys(more)) line += ` ${k}=${inline(more[k])}`
-    print(line)
-  }
-}
-
-async function cmdQuery (positional, opts) {
-  if (positional.length < 2) throw new UsageError(positional.length ? 'query needs a METHOD' : 'query needs HOST:PORT and METHOD')
-  const addr = parseAddress(positional[0])
-  const method = positional[1]
-  const a = parseQueryArgs(positional.slice(2))
-  if (!('id' in a)) a.id = opts.id !== undefined ? parseId(opts.id) : crypto.randomBytes(20)
-  const udp6 = opts.udp6 || addr.ipv6
-  const res = await send(addr, method, a, { timeout: opts.timeout, udp6 })
-  const r = view(res.message.r, null)
-  const more = extras(res.message)
-  if (opts.json) {
-    print(JSON.stringify({
-      method,
-      from: { host: res.rinfo.address, port: res.rinfo.port },
-      rtt_ms: round(res.rtt),
-      reply: toJSON(r),
-      ...extraJSON(more)
-    }))
-  } else {
-    print(`${method} reply from ${hostPort(res.rinfo.address, res.rinfo.port)} in ${fmtMs(res.rtt)}`)
-    const body = r && typeof r === 'object' && r.constructor === Object ? r : { r }
-    for (const line of render(Object.assign({}, body, more), 2)) print(line)
-  }
-}
-
-// Server ---------------------------------------------------------------------------------------
-
-// Deliberately minimal: no routing table, no peer store. ping, find_node and get_peers are
-// answered with our id (find_node/get_peers with empty `nodes`, get_peers with a token);
-// announce_peer is acknowledged when its token is one we issued (nothing is stored); any other
-// method gets error 204.
-function cmdServe (positional, opts) {
-  if (positional.length) throw new UsageError(`serve takes no arguments (got '${positional[0]}')`)
-  const id = opts.id !== undefined ? parseId(opts.id) : crypto.randomBytes(20)
-  const port = opts.port !== undefined ? parsePort(opts.port, 'port') : 0
-  let host = opts.host
-  if (host !== undefined) {
-    host = host.replace(/^\[(.*)\]$/, '$1')
-    if (!net.isIP(host.replace(/%.*$/, ''))) throw new UsageError(`bad host '${opts.host}': expected an IP address`)
-  }
-  const udp6 = opts.udp6 || (host !== undefined && net.isIPv6(host.replace(/%.*$/, '')))
-  if (udp6 && host !== undefined && net.isIPv4(host)) throw new UsageError(`--udp6 given but ${host} is an IPv4 address`)
-  if (host === undefined) host = udp6 ? '::' : '0.0.0.0'
-
-  const secret = crypto.randomBytes(16)
-  const tokenFor = address => crypto.createHash('sha1').update(secret).update(address).digest().subarray(0, 8)
-
-  return new Promise(resolve => {
-    const rpc = krpc({ type: udp6 ? 'udp6' : 'udp4' })
-    let stopping = false
-
-    const stop = (code) => {
-      if (stopping) {
-        process.exit(130)
-        return
-      }
-      stopping = true
-      process.exitCode = code
-      rpc.destroy(() => {
-        process.removeListener('SIGINT', onSignal)
-        process.removeListener('SIGTERM', onSignal)
-        resolve()
-      })
-    }
-    const onSignal = () => stop(EXIT_OK)
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
-
-    rpc.on('error', err => {
-      process.stderr.write(`krpc: cannot bind ${hostPort(host, port)}: ${err.code || err.message}\n`)
-      stop(EXIT_FAILURE)
-    })
-    let listening = false
-    rpc.on('warning', err => {
-      // Only EACCES and EADDRINUSE are 'error' events; other bind failures (EADDRNOTAVAIL) are
-      // warnings, and the bind callback never runs.
-      if (!listening && err.syscall === 'bind') {
-        process.stderr.write(`krpc: cannot bind ${hostPort(host, port)}: ${err.code || err.message}\n`)
-        return stop(EXIT_FAILURE)
-      }
-      process.stderr.write(`krpc: warning: ${err.message}\n`)
-    })
-
-    rpc.on('query', (message, rinfo) => {
-      const method = Buffer.isBuffer(message.q) ? message.q.toString('utf8') : String(message.q)
-      const a = message.a && typeof message.a === 'object' && !Array.isArray(message.a) && !Buffer.isBuffer(message.a) ? message.a : null
-      const peer = { host: rinfo.address, port: rinfo.port }
-      let answer
-      if (!a || !Buffer.isBuffer(a.id) || a.id.length !== 20) {
-        answer = [203, 'Protocol Error, such as a malformed packet']
-      } else if (method === 'ping') {
-        answer = { id }
-      } else if (method === 'find_node') {
-        answer = { id, nodes: Buffer.alloc(0) }
-      } else if (method === 'get_peers') {
-        answer = { id, nodes: Buffer.alloc(0), token: tokenFor(rinfo.address) }
-      } else if (method === 'announce_peer') {
-        answer = Buffer.isBuffer(a.token) && a.token.equals(tokenFor(rinfo.address))
-          ? { id }
-          : [203, 'Bad token']
-      } else {
-        answer = [204, 'Method Unknown']
-      }
-      try {
-        if (Array.isArray(answer)) rpc.error(peer, message, answer)
-        else rpc.response(peer, message, answer)
-      } catch (err) {
-        process.stderr.write(`krpc: warning: cannot answer ${hostPort(peer.host, peer.port)}: ${err.message}\n`)
-      }
-
-      const args = view(a || {}, null)
-      if (opts.json) {
-        const line = { event: 'query', method, from: peer, args: toJSON(args) }
-        if (Array.isArray(answer)) line.error = { code: answer[0], message: answer[1] }
-        print(JSON.stringify(line))
-      } else {
-        let line = `${method} from ${hostPort(peer.host, peer.port)}`
-        for (const k of Object.keys(args)) line += ` ${k}=${inline(args[k])}`
-        if (Array.isArray(answer)) line += ` -> error ${answer[0]} ${answer[1]}`
-        print(line)
-      }
-    })
-
-    rpc.bind(port, host, () => {
-      listening = true
-      const addr = rpc.address()
-      if (opts.json) {
-        print(JSON.stringify({ event: 'listening', host: addr.address, port: addr.port, id: id.toString('hex') }))
-      } else {
-        print(`listening on ${hostPort(addr.address, addr.port)} id=${id.toString('hex')}`)
-      }
-    })
-  })
-}
-
-// Main -----------------------------------------------------------------------------------------
-
-function print (line) {
-  process.stdout.write(line + '\n')
-}
 
 async function main (argv) {
   let parsed
@@ -673,23 +92,24 @@ async function main (argv) {
   } catch (err) {
     if (err instanceof UsageError) return usageError(err)
     if (err instanceof Failure) {
-      if (opts.json && err.json) print(JSON.stringify(err.json))
-      process.stderr.write(`krpc: ${err.message}\n`)
+      if (opts.json && err.json) print(stringify(err.json))
+      printError(err.message)
       return err.exitCode
     }
-    process.stderr.write(`krpc: ${err && err.stack ? err.stack : err}\n`)
+    printError(err && err.stack ? err.stack : String(err), true)
     return EXIT_FAILURE
   }
   return process.exitCode || EXIT_OK
 }
 
 function usageError (err) {
-  process.stderr.write(`krpc: ${err.message}\n${USAGE}\n`)
+  printError(err.message)
+  process.stderr.write(USAGE + '\n')
   return EXIT_USAGE
 }
 
 if (require.main === module) {
   main(process.argv.slice(2)).then(code => { process.exitCode = code })
 } else {
-  module.exports = { main, parseArgs, parseAddress, parseValue, parseQueryArgs, view, toJSON, inline, render, ipv6, compactNodes }
+  module.exports = { main, parseArgs, parseAddress, parseValue, parseQueryArgs, view, toJSON, inline, render, ipv6, compactNodes, escapeText, stringify }
 }

@@ -5,6 +5,7 @@
 // becomes an own property instead of replacing the prototype.
 
 const { Buffer } = require('buffer')
+const { valueText } = require('./remote-text')
 
 // The numbers of the format come from the engine that writes it (src/core/tape.rs).
 const FORMAT = require('./native').tapeFormat()
@@ -237,47 +238,6 @@ function typeString (message) {
   const y = message.y
   if (!y) return String(y)
   return valueText(y)
-}
-
-// ToString of one decoded value, as `y.toString()` or as an element of Array#join.
-function valueText (v) {
-  if (typeof v !== 'object') return String(v)
-  if (v instanceof Uint8Array) return bufferUtf8Slice.call(v, 0, v.length)
-  if (Array.isArray(v)) return joinList(v)
-  // A dict: Object.prototype.toString's answer. A dict with its own `toString` key (or, as a list
-  // element, `valueOf`) makes the reference throw, so any answer is acceptable there.
-  return '[object Object]'
-}
-
-// Array#join(',') applied recursively, with an explicit stack of [list, next index] frames.
-function joinList (list) {
-  const lists = [list]
-  const indexes = [0]
-  const texts = ['']
-  for (;;) {
-    const d = lists.length - 1
-    const l = lists[d]
-    const i = indexes[d]
-    if (i >= l.length) {
-      const text = texts.pop()
-      lists.pop()
-      indexes.pop()
-      if (d === 0) return text
-      texts[d - 1] += text
-      continue
-    }
-    indexes[d] = i + 1
-    if (i > 0) texts[d] += ','
-    const e = l[i]
-    if (e == null) continue
-    if (Array.isArray(e)) {
-      lists.push(e)
-      indexes.push(0)
-      texts.push('')
-    } else {
-      texts[d] += valueText(e)
-    }
-  }
 }
 
 module.exports = { buildValue, typeString, recordTypeString, FORMAT, T_DICT, T_LIST, T_END, T_BYTES, T_INT, T_FLOAT, T_KEY, T_RAWKEY }
