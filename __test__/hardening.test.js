@@ -152,3 +152,17 @@ test('rateLimit: IPv6 rotation inside one /64 is limited; 40 distinct /64s are n
   assert.ok(one64.rateLimited >= 1100 && one64.rateLimited <= 1150, `one /64: rateLimited ${one64.rateLimited} of 1200 (1150 past 50)`)
   assert.deepStrictEqual(many64, { datagramsIn: 1200, rateLimited: 0, queries: 1200 }, 'distinct /64s are separate sources')
 })
+
+test('rateLimit: a perSecond beyond the engine\'s 32 bits does not wrap around to a small limit', async () => {
+  const rpc = RPC({ rateLimit: { perSecond: 2 ** 32 + 1, windowMs: 1000 } })
+  await new Promise(resolve => rpc.bind(0, '127.0.0.1', resolve))
+  const s = await rawSocket()
+  try {
+    for (let i = 0; i < 20; i++) s.send(Buffer.from('d1:y1:qe'), rpc.address().port, '127.0.0.1')
+    await tick(100)
+    assert.strictEqual(rpc.stats().datagramsIn, 20)
+    assert.strictEqual(rpc.stats().rateLimited, 0, 'was 19: 2^32 + 1 reached the engine as 1')
+  } finally {
+    rpc.destroy(); s.close()
+  }
+})
