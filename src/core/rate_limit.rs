@@ -181,7 +181,7 @@ impl Blocker {
         if window == self.window {
             return;
         }
-        if window == self.window + 1 {
+        if self.window.checked_add(1) == Some(window) {
             std::mem::swap(&mut self.current, &mut self.previous);
         } else {
             self.previous.fill(0);
@@ -317,7 +317,11 @@ fn rotate(t: &mut Tracked, window: u64) {
     if t.source == 0 || t.window == window {
         return;
     }
-    t.previous = if t.window + 1 == window { t.current } else { 0 };
+    t.previous = if t.window.checked_add(1) == Some(window) {
+        t.current
+    } else {
+        0
+    };
     t.current = 0;
     t.window = window;
 }
