@@ -567,14 +567,16 @@ function tooManyQueries (message) {
 // - matchPort: a reply must come from the queried port too (the reference checks the IP only,
 //   so anyone on that IP can answer with a guessed tid);
 // - maxInflight: queries beyond this many in flight fail at once with ETOOMANYQUERIES;
-// - rateLimit: true, or { perSecond, windowMs, blockMs }: a source averaging more than
-//   perSecond datagrams over windowMs is ignored for blockMs, before anything is decoded
-//   (libtorrent's DHT defaults: 5 per second over 10 s, blocked for 5 minutes).
+// - rateLimit: true, or { perSecond, windowMs, blockMs }: a source (IPv4 address or IPv6 /64)
+//   sending more than perSecond datagrams per second over windowMs is ignored for blockMs,
+//   before anything is decoded (libtorrent's DHT defaults: 5 per second over 10 s, blocked for
+//   5 minutes; src/core/rate_limit.rs).
 function configureHardening (engine, state, opts) {
   const limit = opts.rateLimit === true ? {} : opts.rateLimit
   if (opts.maxInflight > 0) state.maxInflight = opts.maxInflight
   if (!opts.matchPort && !limit) return
-  const perSecond = limit ? (limit.perSecond > 0 ? limit.perSecond : 5) : 0
+  // The engine takes a u32: a larger rate must not wrap around to a small one.
+  const perSecond = limit ? (limit.perSecond > 0 ? Math.min(limit.perSecond, 0xffffffff) : 5) : 0
   engine.configure(Boolean(opts.matchPort), perSecond,
     limit && limit.windowMs > 0 ? limit.windowMs : 10000,
     limit && limit.blockMs >= 0 ? limit.blockMs : 300000)

@@ -100,3 +100,69 @@ test('defaults: no rate limit (a burst of 100 from one source is all delivered)'
   assert.strictEqual(rpc.stats().rateLimited, 0)
   rpc.destroy(); s.close()
 })
+
+// The limiter under the attacks of issue 10 (rotation over source addresses and table pressure),
+// on real sockets from many loopback source addresses (__test__/fixtures/ratelimit-sources.js).
+// Defaults: 5 per second over 10 s, so 50 datagrams per source pass and the rest are limited.
+const runSources = require('./fixtures/ratelimit-sources')
+const { spawnSync } = require('child_process')
+const path = require('path')
+const range = (n, f) => Array.from({ length: n }, (_, i) => f(i))
+const forty = range(40, i => `127.0.0.${i + 2}`)
+
+for (const ownSocket of [false, true]) {
+  test(`rateLimit: 40 source IPs in round-robin, 100 datagrams each, are limited past 50 each${ownSocket ? ' (opts.socket)' : ''}`, async () => {
+    const [p] = await runSources({ server: '127.0.0.1', ownSocket, phases: [{ sources: forty, rounds: 100 }] })
+    assert.strictEqual(p.datagramsIn, 4000, 'every datagram reached the limiter')
+    assert.ok(p.rateLimited >= 1900 && p.rateLimited <= 2000, `rateLimited ${p.rateLimited} of 4000 (2000 are past 50 per source)`)
+    assert.strictEqual(p.queries, 4000 - p.rateLimited)
+  })
+}
+
+test('rateLimit: after 1000 one-shot senders (none limited), two alternating IPs are limited past 50 each', async () => {
+  const oneShots = range(1000, i => `127.0.${3 + (i >> 8)}.${i & 255}`)
+  const [shots, pair] = await runSources({
+    server: '127.0.0.1',
+    phases: [{ sources: oneShots, oneShot: true }, { sources: ['127.0.0.2', '127.0.0.3'], rounds: 200 }]
+  })
+  assert.deepStrictEqual(shots, { datagramsIn: 1000, rateLimited: 0, queries: 1000 }, 'one-shot senders are normal traffic')
+  assert.strictEqual(pair.datagramsIn, 400)
+  assert.ok(pair.rateLimited >= 290, `rateLimited ${pair.rateLimited} of 400 (300 are past 50 per source)`)
+})
+
+test('rateLimit: IPv6 rotation inside one /64 is limited; 40 distinct /64s are not merged (udp6, in a network namespace)', t => {
+  // Hosts inside one /64 and 40 /64s, 30 datagrams from each address: under the limit per
+  // address, over it per /64 (40 x 30 = 1200, 50 may pass).
+  const inside = range(40, i => `fd00::${(i + 2).toString(16)}`)
+  const prefixes = range(40, i => `fd00:0:0:${(i + 1).toString(16)}::1`)
+  const addrs = [...inside.map(a => `${a}/64`), ...prefixes.map(a => `${a}/64`)]
+  const script = ['ip link set lo up', ...addrs.map(a => `ip -6 addr add ${a} dev lo nodad`),
+    `exec "${process.execPath}" "${path.join(__dirname, 'fixtures/ratelimit-sources.js')}" "$0"`].join(' && ')
+  const runs = [
+    { type: 'udp6', server: '::1', phases: [{ sources: inside, rounds: 30 }] },
+    { type: 'udp6', server: '::1', phases: [{ sources: prefixes, rounds: 30 }] }
+  ]
+  const child = spawnSync('unshare', ['-n', 'sh', '-c', script, JSON.stringify(runs)], { encoding: 'utf8', timeout: 30000 })
+  if (child.status !== 0 || !child.stdout.trim()) {
+    t.skip(`no loopback-only network namespace with IPv6 addresses (unshare -n: ${(child.stderr || String(child.error)).trim().slice(0, 200)})`)
+    return
+  }
+  const [[one64], [many64]] = JSON.parse(child.stdout)
+  assert.strictEqual(one64.datagramsIn, 1200)
+  assert.ok(one64.rateLimited >= 1100 && one64.rateLimited <= 1150, `one /64: rateLimited ${one64.rateLimited} of 1200 (1150 past 50)`)
+  assert.deepStrictEqual(many64, { datagramsIn: 1200, rateLimited: 0, queries: 1200 }, 'distinct /64s are separate sources')
+})
+
+test('rateLimit: a perSecond beyond the engine\'s 32 bits does not wrap around to a small limit', async () => {
+  const rpc = RPC({ rateLimit: { perSecond: 2 ** 32 + 1, windowMs: 1000 } })
+  await new Promise(resolve => rpc.bind(0, '127.0.0.1', resolve))
+  const s = await rawSocket()
+  try {
+    for (let i = 0; i < 20; i++) s.send(Buffer.from('d1:y1:qe'), rpc.address().port, '127.0.0.1')
+    await tick(100)
+    assert.strictEqual(rpc.stats().datagramsIn, 20)
+    assert.strictEqual(rpc.stats().rateLimited, 0, 'was 19: 2^32 + 1 reached the engine as 1')
+  } finally {
+    rpc.destroy(); s.close()
+  }
+})

@@ -14,6 +14,8 @@ mod main_loop;
 mod raw;
 
 use std::cell::{Cell, RefCell};
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -201,11 +203,14 @@ impl Engine {
     pub fn configure(&self, match_port: bool, per_second: u32, window_ms: f64, block_ms: f64) {
         let mut engine = self.hot.shared.engine();
         engine.set_match_port(match_port);
-        engine.set_rate_limit((per_second > 0).then(|| RateLimit {
-            per_second,
-            window_ms: window_ms.max(1.0) as u64,
-            block_ms: block_ms.max(0.0) as u64,
-        }));
+        engine.set_rate_limit(
+            (per_second > 0).then(|| RateLimit {
+                per_second,
+                window_ms: window_ms.max(1.0) as u64,
+                block_ms: block_ms.max(0.0) as u64,
+            }),
+            random_seed(),
+        );
     }
 
     /// One tick of the JS timer (made while queries are in flight): `(slot, gen)` pairs of the
@@ -430,4 +435,11 @@ impl Engine {
             queries_in_flight: s.queries_in_flight as f64,
         }
     }
+}
+
+/// A secret for the rate limiter's hash of sources, so a remote cannot pick addresses that
+/// share a source's counters (std's per-process random hash keys are the source of randomness).
+fn random_seed() -> [u64; 2] {
+    let state = RandomState::new();
+    [state.hash_one(0u64), state.hash_one(1u64)]
 }

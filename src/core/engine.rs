@@ -80,9 +80,10 @@ impl Engine {
         self.match_port = on;
     }
 
-    /// Sets or removes the per-source inbound rate limit (none by default).
-    pub fn set_rate_limit(&mut self, limit: Option<RateLimit>) {
-        self.blocker = limit.map(Blocker::new);
+    /// Sets or removes the per-source inbound rate limit (none by default); `seed` keys the
+    /// limiter's hash of sources and must be random (see [`Blocker::new`]).
+    pub fn set_rate_limit(&mut self, limit: Option<RateLimit>, seed: [u64; 2]) {
+        self.blocker = limit.map(|limit| Blocker::new(limit, seed));
     }
 
     /// Registers a query (see [`Transactions::register`]); returns `(slot, tid)`.
@@ -428,11 +429,14 @@ mod tests {
     #[test]
     fn rate_limited_sources_are_dropped_before_decoding() {
         let mut e = Engine::new(500);
-        e.set_rate_limit(Some(RateLimit {
-            per_second: 1,
-            window_ms: 1000,
-            block_ms: 60_000,
-        }));
+        e.set_rate_limit(
+            Some(RateLimit {
+                per_second: 1,
+                window_ms: 1000,
+                block_ms: 60_000,
+            }),
+            [3, 4],
+        );
         assert_eq!(e.ingest_at(b"d-3:e", LOCAL, 0), Ingested::Queued);
         assert_eq!(e.ingest_at(b"d-3:e", LOCAL, 1), Ingested::Dropped);
         assert_eq!(e.stats().rate_limited, 1);
