@@ -523,7 +523,18 @@ Object.defineProperties(RPC.prototype, {
   // Counters kept by the engine (see README).
   stats: method(function stats () {
     return this[kState].engine.stats()
-  })
+  }),
+  // How datagrams reach JS (README, "Runtimes"): 'loop' (Node's event loop watches the native
+  // socket), 'runtime' (the engine's thread reads it: Bun, Deno, KRPC_RECEIVE_ON_RUNTIME=1) or
+  // 'socket' (a user-supplied opts.socket's 'message' events).
+  receivePath: {
+    get () {
+      const state = this[kState]
+      return state.native ? state.engine.receivePath() : 'socket'
+    },
+    configurable: true,
+    enumerable: false
+  }
 })
 
 function method (fn) {
