@@ -40,6 +40,16 @@ const {
 
 const kState = Symbol('krpc.state')
 
+// rinfo has the keys of the runtime's own dgram, in its order (visible to JSON.stringify and
+// Object.keys, so to k-rpc-socket's users on that runtime): Node's is { address, family, port,
+// size } (the literal in dispatch), Bun's { port, address, size, family }, Deno's { address,
+// port, family, size }.
+const runtimeRinfo = native.runtime === 'bun'
+  ? (address, family, port, size) => ({ port, address, size, family })
+  : native.runtime === 'deno'
+    ? (address, family, port, size) => ({ address, port, family, size })
+    : null
+
 module.exports = RPC
 
 function RPC (opts) {
@@ -306,12 +316,14 @@ function dispatch (self, state, bytes, tape, pos, end, givenRinfo) {
         lastAddressStart = addressStart
         lastAddress = bytes.latin1Slice(addressStart, addressStart + (tape[pos + 5] & 0xffff))
       }
-      rinfo = {
-        address: lastAddress,
-        family: (tape[pos + 5] & IPV6_FLAG) ? 'IPv6' : 'IPv4',
-        port: tape[pos + 6],
-        size: tape[pos + 7]
-      }
+      rinfo = runtimeRinfo === null
+        ? {
+            address: lastAddress,
+            family: (tape[pos + 5] & IPV6_FLAG) ? 'IPv6' : 'IPv4',
+            port: tape[pos + 6],
+            size: tape[pos + 7]
+          }
+        : runtimeRinfo(lastAddress, (tape[pos + 5] & IPV6_FLAG) ? 'IPv6' : 'IPv4', tape[pos + 6], tape[pos + 7])
     }
 
     try {
