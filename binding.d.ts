@@ -15,8 +15,18 @@ export declare class Engine {
    * Queries time out on the 5th `expire()` call (a tick of the JS timer) after they were
    * registered, as the reference's `ttl` of 4 makes them: counted in ticks, not
    * milliseconds, so two sockets whose timers fire in order time out in that order too.
+   *
+   * `receive_on_loop`: have Node's event loop (libuv) watch the socket once bound. Only true
+   * where the runtime is Node's own libuv: elsewhere the `uv_*` symbols may be stubs that
+   * abort (Bun) or never fire (Deno). Absent or false: the runtime thread reads.
    */
-  constructor(ipv6: boolean)
+  constructor(ipv6: boolean, receiveOnLoop?: boolean | undefined | null)
+  /**
+   * How datagrams reach JS: "loop" (Node's event loop watches the socket and the JS thread
+   * reads it) or "runtime" (the runtime thread reads and wakes JS). Before bind, the path a
+   * bind would take; after, the one it took.
+   */
+  receivePath(): string
   /** The handle the per-datagram functions (see [`hot_functions`]) take first. */
   hotHandle(): unknown
   /**
@@ -32,7 +42,7 @@ export declare class Engine {
   /**
    * Binds a native socket; returns 0 or an errno. `address` is an IP literal (JS resolves
    * names first, as dgram does). `wake` is called when datagrams wait in the inbox: from
-   * Node's own loop when it can watch the socket, else from the runtime thread.
+   * Node's own loop with the loop trigger, else from the runtime thread.
    */
   bind(port: number, address: string, wake: () => void): number
   /** The bound address, or null before bind. */

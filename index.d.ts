@@ -104,6 +104,14 @@ interface RPC extends EventEmitter {
   /** A snapshot of the engine's counters. Added to k-rpc-socket's API. */
   stats (): RPC.Stats
 
+  /**
+   * How received datagrams reach JS: `'loop'` (Node's event loop watches the native socket),
+   * `'runtime'` (the engine's thread reads it: Bun, Deno, `KRPC_RECEIVE_ON_RUNTIME=1`) or
+   * `'socket'` (a user-supplied `opts.socket`). Before bind, the path a bind would take.
+   * Added to k-rpc-socket's API.
+   */
+  readonly receivePath: 'loop' | 'runtime' | 'socket'
+
   // Typed events. The fallback overload takes any event name except the seven below.
 
   /** Adds a listener for one of the {@link RPC.Events}. */

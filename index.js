@@ -48,6 +48,16 @@ const TAPE_WORDS = 4096
 const TAPE_KEEP_WORDS = 1 << 16
 const BIG_BATCH_BYTES = 1 << 20
 
+// rinfo has the keys of the runtime's own dgram, in its order (visible to JSON.stringify and
+// Object.keys, so to k-rpc-socket's users on that runtime): Node's is { address, family, port,
+// size } (the literal in dispatch), Bun's { port, address, size, family }, Deno's { address,
+// port, family, size }.
+const runtimeRinfo = native.runtime === 'bun'
+  ? (address, family, port, size) => ({ port, address, size, family })
+  : native.runtime === 'deno'
+    ? (address, family, port, size) => ({ address, port, family, size })
+    : null
+
 module.exports = RPC
 
 function RPC (opts) {
@@ -376,12 +386,14 @@ function dispatch (self, state, bytes, tape, pos, end, givenRinfo) {
         lastAddressStart = addressStart
         lastAddress = bytes.latin1Slice(addressStart, addressStart + (tape[pos + 5] & 0xffff))
       }
-      rinfo = {
-        address: lastAddress,
-        family: (tape[pos + 5] & IPV6_FLAG) ? 'IPv6' : 'IPv4',
-        port: tape[pos + 6],
-        size: tape[pos + 7]
-      }
+      rinfo = runtimeRinfo === null
+        ? {
+            address: lastAddress,
+            family: (tape[pos + 5] & IPV6_FLAG) ? 'IPv6' : 'IPv4',
+            port: tape[pos + 6],
+            size: tape[pos + 7]
+          }
+        : runtimeRinfo(lastAddress, (tape[pos + 5] & IPV6_FLAG) ? 'IPv6' : 'IPv4', tape[pos + 6], tape[pos + 7])
     }
 
     try {
@@ -624,7 +636,18 @@ Object.defineProperties(RPC.prototype, {
   // Counters kept by the engine (see README).
   stats: method(function stats () {
     return this[kState].engine.stats()
-  })
+  }),
+  // How datagrams reach JS (README, "Runtimes"): 'loop' (Node's event loop watches the native
+  // socket), 'runtime' (the engine's thread reads it: Bun, Deno, KRPC_RECEIVE_ON_RUNTIME=1) or
+  // 'socket' (a user-supplied opts.socket's 'message' events).
+  receivePath: {
+    get () {
+      const state = this[kState]
+      return state.native ? state.engine.receivePath() : 'socket'
+    },
+    configurable: true,
+    enumerable: false
+  }
 })
 
 function method (fn) {

@@ -13,6 +13,8 @@
 //   --impls LIST       subset of ours,ref,floor (default all)
 //   --json FILE        also write the raw runs there (default bench/results/latest.json)
 //   --from FILE        print the tables of a saved run again (no measurement)
+//   --runtime NAME     run the scenario processes under bun or deno (the binaries of the optional
+//                      packages in scripts/runtimes) instead of this node; both impls on it
 const { spawn, spawnSync } = require('child_process')
 const fs = require('fs')
 const os = require('os')
@@ -37,8 +39,28 @@ const opts = parseArgs(argv, {
   json: path.join(__dirname, 'results', 'latest.json')
 })
 const IMPLS = String(opts.impls).split(',')
+const RUNTIME = runtimeCommand(opts.runtime)
 const only = opts.only ? new RegExp(opts.only) : null
 const SCEN = path.join(__dirname, 'scenarios')
+
+// The command that runs a scenario. Bun has no --expose-gc (the timeout storm and the garbage
+// flood need it and report n/a there); Deno takes V8 flags through --v8-flags.
+function runtimeCommand (name) {
+  if (!name || name === true || name === 'node') return { exe: process.execPath, args: ['--expose-gc'], label: 'Node ' + process.version }
+  const known = {
+    bun: { pkg: '@oven/bun-linux-x64', bin: ['bin', 'bun'], args: [] },
+    deno: { pkg: '@deno/linux-x64-glibc', bin: ['deno'], args: ['run', '-A', '--v8-flags=--expose-gc'] }
+  }[name]
+  if (!known) throw new Error('--runtime: bun, deno or node')
+  let exe
+  try {
+    exe = path.join(path.dirname(require.resolve(known.pkg + '/package.json', { paths: [ROOT] })), ...known.bin)
+  } catch (_) {
+    throw new Error(`--runtime ${name}: ${known.pkg} is not installed (linux-x64 only; npm install)`)
+  }
+  const version = spawnSync(exe, ['--version'], { encoding: 'utf8' }).stdout.trim().split('\n')[0]
+  return { exe, args: known.args, label: `${name} ${version.replace(/^deno /, '')}` }
+}
 
 // ---------------------------------------------------------------- child management
 const children = new Set()
@@ -55,7 +77,7 @@ function runChild (script, args, timeoutMs) {
   return new Promise((resolve) => {
     const t0 = Date.now()
     // detached: own process group, so a kill also reaches the forked server grandchild.
-    const c = spawn(process.execPath, ['--expose-gc', path.join(SCEN, script), ...args], {
+    const c = spawn(RUNTIME.exe, [...RUNTIME.args, path.join(SCEN, script), ...args], {
       stdio: ['ignore', 'pipe', 'pipe'], detached: true
     })
     children.add(c)
@@ -92,6 +114,7 @@ function machine () {
     mem_gb: +(os.totalmem() / 2 ** 30).toFixed(1),
     os: `${os.type()} ${kernel}`,
     node: process.version,
+    runtime: RUNTIME.label,
     ref: 'k-rpc-socket@' + refVersion(),
     ours: require(path.join(ROOT, 'package.json')).version
   }
@@ -125,7 +148,7 @@ function header (st) {
   const m = st.machine
   console.log(`# krpc-socket benchmark  ${new Date(st.startedAt).toISOString()}`)
   console.log(`command: ${st.command}`)
-  console.log(`machine: ${m.cpu}, ${m.mem_gb} GB, ${m.os}, Node ${m.node}`)
+  console.log(`machine: ${m.cpu}, ${m.mem_gb} GB, ${m.os}, ${m.runtime || 'Node ' + m.node}`)
   console.log(`ours: @dwdht/krpc-socket ${m.ours}${st.oursError ? '  -> n/a (load error): ' + st.oursError : ''}${st.oursCommit ? ' (git ' + st.oursCommit + ')' : ''}; ref: ${m.ref}`)
   console.log(`runs per cell: ${st.opts.runs}; rtt window ${st.opts.warmup} ms warm-up + ${st.opts.duration} ms; loadavg at start: ${st.load0}`)
   console.log('')

@@ -23,6 +23,33 @@ try {
 // as own methods bound to its handle, so callers write `engine.register(...)`.
 const hot = binding.hotFunctions()
 
+// Which JavaScript runtime loaded the engine. Bun and Deno both describe themselves as Node in
+// process.versions.node and process.release, and both export libuv's names, so they are told
+// apart by their own markers, never by calling a uv function (Bun's abort the process).
+function runtimeName () {
+  const versions = process.versions || {}
+  if (versions.bun !== undefined || typeof globalThis.Bun !== 'undefined') return 'bun'
+  if (versions.deno !== undefined || typeof globalThis.Deno !== 'undefined') return 'deno'
+  if (typeof versions.node === 'string' && typeof versions.uv === 'string') return 'node'
+  return 'unknown'
+}
+
+const runtime = runtimeName()
+
+// The receive path's trigger, an engine option. Node's own loop watches the socket only where it
+// is Node's libuv (Node, and Electron, which runs Node's loop): Bun's uv_poll_* stubs abort the
+// process, Deno's uv_poll never reports this socket readable (every query timed out). Elsewhere
+// the runtime thread reads and wakes JS through a threadsafe function. KRPC_RECEIVE_ON_RUNTIME=1
+// forces the runtime path on Node too (the test suites rerun on it: scripts/test-runtime-receive.js).
+function receiveOnLoop () {
+  if (runtime !== 'node') return false
+  let forced
+  try {
+    forced = process.env.KRPC_RECEIVE_ON_RUNTIME
+  } catch (_) {} // a runtime that guards environment access
+  return !forced || forced === '0'
+}
+
 /**
  * A new engine with its per-datagram calls: register, release, lookup, ingest, pendingBytes,
  * drain, enqueue, sendNow, flush, returnFreeMemory (documented in src/binding/hot.rs).
@@ -30,7 +57,7 @@ const hot = binding.hotFunctions()
  * @param {boolean} ipv6
  */
 function createEngine (ipv6) {
-  const engine = new binding.Engine(ipv6)
+  const engine = new binding.Engine(ipv6, receiveOnLoop())
   const h = engine.hotHandle()
   engine.register = (lastTid, host, gen, port) => hot.register(h, lastTid, host, gen, port)
   engine.release = (slot) => hot.release(h, slot)
@@ -45,4 +72,4 @@ function createEngine (ipv6) {
   return engine
 }
 
-module.exports = Object.assign({ createEngine }, binding)
+module.exports = Object.assign({ createEngine, runtime }, binding)

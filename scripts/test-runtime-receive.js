@@ -1,6 +1,6 @@
 'use strict'
 // Reruns the suites that receive datagrams with the engine's other receive path: reading on the
-// Tokio runtime thread (what runs where Node's libuv cannot be reached), forced by
+// Tokio runtime thread (what Bun and Deno use: lib/native.js), forced under Node by
 // KRPC_RECEIVE_ON_RUNTIME=1.
 
 const { spawnSync } = require('child_process')

@@ -19,6 +19,13 @@ const { diffLines } = require('./diff')
 const ROOT = path.resolve(__dirname, '..', '..')
 const ONLY = process.env.KRPC_ONLY || ''
 if (ONLY && ONLY !== 'ref' && ONLY !== 'ours') throw new Error('KRPC_ONLY must be "ref" or "ours"')
+// KRPC_SKIP_TESTS: a JSON object { "part of a test name": "why it is skipped" }, set by
+// scripts/test-other-runtimes.js for scenarios that test something the runtime lacks.
+const SKIP_TESTS = process.env.KRPC_SKIP_TESTS ? Object.entries(JSON.parse(process.env.KRPC_SKIP_TESTS)) : []
+function skipReason (name) {
+  const hit = SKIP_TESTS.find(([part]) => name.includes(part))
+  return hit ? hit[1] : false
+}
 
 const loaded = {}
 function load (impl) {
@@ -98,7 +105,7 @@ function differential (name, scenario, opts = {}) {
   const list = impls(opts)
   const runTimeout = opts.runTimeout || 2500
   const testTimeout = opts.testTimeout || (opts.parallel ? runTimeout : 2 * runTimeout) + 3000
-  test(name, { skip: opts.skip || (list.length === 0 ? 'skipped by KRPC_ONLY/skipImpl' : false), timeout: testTimeout }, async () => {
+  test(name, { skip: opts.skip || skipReason(name) || (list.length === 0 ? 'skipped by KRPC_ONLY/skipImpl' : false), timeout: testTimeout }, async () => {
     const ctxs = {}
     if (opts.parallel && list.length > 1) {
       const shared = []
@@ -145,7 +152,7 @@ function withTranscript (err, ctx) {
 
 // A test about a DELIBERATE difference: runs only against ours, with explicit assertions in the scenario.
 function divergence (name, scenario, opts = {}) {
-  const skip = opts.skip || (ONLY === 'ref' ? 'divergence tests run only against ours (KRPC_ONLY=ref)' : false)
+  const skip = opts.skip || skipReason(name) || (ONLY === 'ref' ? 'divergence tests run only against ours (KRPC_ONLY=ref)' : false)
   const runTimeout = opts.runTimeout || 2500
   test(`[divergence] ${name}`, { skip, timeout: opts.testTimeout || runTimeout + 3000 }, async () => {
     const ctx = await runOne('ours', scenario, opts)

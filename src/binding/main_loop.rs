@@ -3,8 +3,12 @@
 //! The datagrams are then read on the JS thread, inside the loop iteration that noticed them, so
 //! a reply reaches JS without waking any other thread. libuv is the loop Node runs; its functions
 //! are exported by the `node` executable, and are looked up at run time (`dlsym`) rather than
-//! linked, so the crate still links on its own (`cargo test`) and falls back to the Tokio
-//! receive task where they cannot be found.
+//! linked, so the crate still links on its own (`cargo test`).
+//!
+//! Finding the symbols does not mean Node's libuv runs the loop: Bun exports `uv_*` stubs that
+//! abort the process, Deno's `uv_poll` never reports readiness to this watcher. So nothing here
+//! is called unless the engine was built with the loop trigger, which lib/native.js asks for only
+//! in Node itself (and Electron); see `receivePath` in README.md.
 
 use std::ffi::{c_int, c_void, CStr};
 use std::ptr;
@@ -58,9 +62,6 @@ fn resolve() -> Option<Uv> {
             unsafe { std::mem::transmute::<*mut c_void, $type>(symbol($name)?) }
         };
     }
-    if std::env::var_os("KRPC_RECEIVE_ON_RUNTIME").is_some() {
-        return None;
-    }
     Some(Uv {
         handle_size: function!(c"uv_handle_size", unsafe extern "C" fn(c_int) -> usize),
         poll_init_socket: function!(
@@ -89,7 +90,8 @@ fn resolve() -> Option<Uv> {
     })
 }
 
-/// True when sockets can be watched by Node's loop in this process.
+/// True when libuv's functions can be found in this process. Only asked for engines built with
+/// the loop trigger: where the runtime is not Node, the symbols may be stubs.
 pub fn available() -> bool {
     uv().is_some()
 }

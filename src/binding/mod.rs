@@ -163,6 +163,11 @@ const TICKS_TO_TIMEOUT: u64 = 5;
 #[napi]
 pub struct Engine {
     hot: Rc<Hot>,
+    /// The trigger of the receive path, chosen by JS at construction from what the runtime is
+    /// (lib/native.js): Node's own loop watches the socket, or the runtime thread reads it.
+    receive_on_loop: bool,
+    /// The path the socket was bound with, kept after close for `receivePath()`.
+    bound_path: Cell<Option<Receive>>,
     /// Closes the socket when the Node environment goes away (a worker terminated, or the
     /// process exiting without `destroy()`), so nothing outlives its JS thread.
     cleanup: Option<CleanupEnvHook<SharedIo>>,
@@ -173,8 +178,12 @@ impl Engine {
     /// Queries time out on the 5th `expire()` call (a tick of the JS timer) after they were
     /// registered, as the reference's `ttl` of 4 makes them: counted in ticks, not
     /// milliseconds, so two sockets whose timers fire in order time out in that order too.
+    ///
+    /// `receive_on_loop`: have Node's event loop (libuv) watch the socket once bound. Only true
+    /// where the runtime is Node's own libuv: elsewhere the `uv_*` symbols may be stubs that
+    /// abort (Bun) or never fire (Deno). Absent or false: the runtime thread reads.
     #[napi(constructor, catch_unwind)]
-    pub fn new(ipv6: bool) -> Self {
+    pub fn new(ipv6: bool, receive_on_loop: Option<bool>) -> Self {
         Self {
             hot: Rc::new(Hot {
                 shared: Shared::new(CoreEngine::with_lifetime(TICKS_TO_TIMEOUT)),
@@ -183,7 +192,34 @@ impl Engine {
                 ipv6,
                 epoch: Instant::now(),
             }),
+            receive_on_loop: receive_on_loop.unwrap_or(false),
+            bound_path: Cell::new(None),
             cleanup: None,
+        }
+    }
+
+    /// How datagrams reach JS: "loop" (Node's event loop watches the socket and the JS thread
+    /// reads it) or "runtime" (the runtime thread reads and wakes JS). Before bind, the path a
+    /// bind would take; after, the one it took.
+    #[napi(catch_unwind)]
+    pub fn receive_path(&self) -> &'static str {
+        match self
+            .bound_path
+            .get()
+            .unwrap_or_else(|| self.planned_receive())
+        {
+            Receive::OnCaller => "loop",
+            Receive::OnRuntime => "runtime",
+        }
+    }
+
+    fn planned_receive(&self) -> Receive {
+        // `available()` resolves symbols only (dlsym); no uv function is called before a bind
+        // with the loop trigger.
+        if self.receive_on_loop && main_loop::available() {
+            Receive::OnCaller
+        } else {
+            Receive::OnRuntime
         }
     }
 
@@ -233,7 +269,7 @@ impl Engine {
 
     /// Binds a native socket; returns 0 or an errno. `address` is an IP literal (JS resolves
     /// names first, as dgram does). `wake` is called when datagrams wait in the inbox: from
-    /// Node's own loop when it can watch the socket, else from the runtime thread.
+    /// Node's own loop with the loop trigger, else from the runtime thread.
     #[napi(catch_unwind)]
     pub fn bind(
         &mut self,
@@ -253,11 +289,7 @@ impl Engine {
             return Ok(EINVAL);
         }
         let addr = SocketAddr::new(ip, u16::try_from(port).unwrap_or(0));
-        let receive = if main_loop::available() {
-            Receive::OnCaller
-        } else {
-            Receive::OnRuntime
-        };
+        let receive = self.planned_receive();
         let wake_fn: Option<Arc<WakeFn>> = match receive {
             Receive::OnCaller => None,
             Receive::OnRuntime => Some(Arc::new(
@@ -302,6 +334,7 @@ impl Engine {
                 )
             }
         };
+        self.bound_path.set(Some(receive));
         *self.hot.io.borrow_mut() = Some(Io {
             socket,
             watcher,
