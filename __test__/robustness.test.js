@@ -214,10 +214,11 @@ test('lifecycle: 10,000 instances created, bound, queried and destroyed; fds and
   t.diagnostic(`RSS after GC: start ${j.start.rssMB} MB, warm ${j.warm.rssMB} MB, end ${j.end.rssMB} MB (growth ${Math.round((j.end.rssMB - j.start.rssMB) * 10) / 10} MB from start, ${Math.round((j.end.rssMB - j.warm.rssMB) * 10) / 10} MB from warm)`)
   assert.strictEqual(j.errors, 0, JSON.stringify(j.firstErrors))
   assert.strictEqual(j.closeCallbacks, j.instances)
-  // The runtime (started on first use) keeps its own descriptors (epoll, waker) and one thread: compare with the warm level
-  // for fds, and with the start level plus that thread.
+  // The runtime (started on first use) keeps its own descriptors (epoll, waker) and one thread, and the first close()
+  // makes the one inert socket closed descriptors point at: compare with the warm level for fds, and with the start
+  // level plus that thread.
   assert.strictEqual(j.end.fds, j.warm.fds, 'fds back to their level')
-  assert.ok(j.warm.fds - j.start.fds <= 3, `the runtime holds ${j.warm.fds - j.start.fds} fds`)
+  assert.ok(j.warm.fds - j.start.fds <= 4, `the runtime and the inert socket hold ${j.warm.fds - j.start.fds} fds`)
   assert.ok(j.end.threads <= j.start.threads + 1, `threads ${j.start.threads} -> ${j.end.threads}`)
   assert.ok(j.end.rssMB - j.start.rssMB < 50, `RSS growth ${Math.round((j.end.rssMB - j.start.rssMB) * 10) / 10} MB < 50 MB`)
 })
