@@ -345,7 +345,8 @@ test('process exit: clean, unref, process.exit() with live sockets, and an idle 
   t.diagnostic(`idle: ours ${show(idle)}, k-rpc-socket ${show(idleRef)}; process.exit(): ${exits.map(show).join('; ')}`)
   assert.strictEqual(clean.code, 0, clean.stderr)
   assert.strictEqual(clean.stdout, 'answered\nclosed\n')
-  assert.ok(clean.ms < 2000, `clean exit took ${clean.ms} ms`)
+  // Relative to k-rpc-socket's exit, started at the same moment: 12 processes share 2 cores here.
+  assert.ok(clean.ms < Math.max(2000, cleanRef.ms + 1000), `clean exit took ${clean.ms} ms (k-rpc-socket ${cleanRef.ms} ms)`)
   for (const r of [unref, unrefPending]) {
     assert.strictEqual(r.code, 0, r.stderr)
     assert.strictEqual(r.stdout, 'unref\n')
