@@ -3,7 +3,7 @@
 // bencode goes through the real engine (Rust tokenizer and classification, tape, lib/tape.js
 // builder) and must give exactly what bencode@2.0.3 decodes; where bencode@2 throws, the engine
 // reports a decode error with the same message. Inputs on which bencode@2 hangs, exhausts memory
-// or overflows its stack (negative lengths, nesting past our documented 512 levels) are where we
+// or overflows its stack (negative lengths, nesting past our documented 32768 levels) are where we
 // deliberately differ (differences.test.js); the generator keeps `-` out of string lengths, and a
 // mutated input containing a negative length must give our negative-length error instead.
 
@@ -123,7 +123,7 @@ function compare (buf, seed) {
   }
   if (mayHaveNegativeLength(buf)) return 'mayBeNegative'
   const ref = reference(buf)
-  if (ours.error && ours.error === 'Invalid data: nesting deeper than 512 levels') return 'deep'
+  if (ours.error && ours.error === 'Invalid data: nesting deeper than 32768 levels') return 'deep'
   if (ours.shortTid) return 'shortTid'
   const where = `seed ${seed}, input ${JSON.stringify(buf.toString('latin1'))}`
   if (ref.error !== undefined) {

@@ -1,6 +1,6 @@
 'use strict'
 // tests.md §2.11: incoming queries and malformed input (SPEC §7 steps 1-3, 5, 6; §14) [p05, p20]
-// Negative string lengths, nesting deeper than 512 and __proto__ keys are deliberate differences: differences.test.js.
+// Negative string lengths, nesting beyond what k-rpc-socket's stack allows and __proto__ keys are deliberate differences: differences.test.js.
 const { differential } = require('./harness')
 
 async function setup (t) {

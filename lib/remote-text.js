@@ -3,7 +3,7 @@
 // Text of decoded remote values, as k-rpc-socket computes it with `String(v)`, `v.toString()` or
 // `list.join(sep)`, but without calling any method found on the data and without recursion.
 //
-// A decoded value is a Buffer, a number, an Array or a plain object (a dict), nested up to 512
+// A decoded value is a Buffer, a number, an Array or a plain object (a dict), nested up to 32768
 // levels. On all of them JavaScript's own conversions give exactly what these functions give,
 // except where they throw: a dict with its own `toString` key (whatever its value: a decoded value
 // is never callable) has no usable toString, falls back to Object.prototype.valueOf, which returns

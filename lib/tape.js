@@ -46,7 +46,7 @@ function corrupt (pos, why) {
  */
 function buildValue (bytes, tape, pos, end, keys) {
   if (pos >= end) return null
-  // Explicit stack: records may nest 512 levels, more than is wise to recurse on.
+  // Explicit stack: records may nest 32768 levels, more than is wise to recurse on.
   const stack = []
   let cur = null // innermost open container
   let curIsDict = false

@@ -60,7 +60,7 @@ function consume (what, value) {
 }
 
 // Whether JavaScript's own ToString of a decoded value throws by the data's own doing: a dict with
-// a `toString` key, alone or inside (nested) lists. Iterative, as the data may nest 512 levels.
+// a `toString` key, alone or inside (nested) lists. Iterative, as the data may nest 32768 levels.
 function dataThrowsOnToString (v) {
   const stack = [v]
   while (stack.length) {

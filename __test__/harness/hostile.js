@@ -93,7 +93,7 @@ function randomValue (next, depth) {
   return dict(entries)
 }
 
-/** A chain of `depth` lists around `inner` (the decoder allows 512 levels). */
+/** A chain of `depth` lists around `inner` (the decoder allows 32768 levels). */
 function deep (depth, inner, kind = 'list') {
   let v = inner
   for (let i = 0; i < depth; i++) v = kind === 'list' ? list(v) : dict([['toString', v]])

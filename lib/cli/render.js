@@ -48,7 +48,7 @@ function view (value, key, depth = 0) {
     return new Text(buf)
   }
   if (value === null || typeof value !== 'object') return value
-  // Remote values nest up to 512 levels; no DHT message nests more than a few. Deeper parts are
+  // Remote values nest up to 32768 levels; no DHT message nests more than a few. Deeper parts are
   // shown as a marker, which keeps this recursion (and the renderers') shallow.
   if (depth >= MAX_VIEW_DEPTH) return DEEP
   if (Array.isArray(value)) {

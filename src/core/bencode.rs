@@ -19,7 +19,13 @@ use super::tape::{
 };
 
 /// Deepest accepted nesting of lists and dicts; one more level is [`DecodeError::TooDeep`].
-pub const MAX_DEPTH: usize = 512;
+///
+/// k-rpc-socket's recursive decoder has no fixed limit: how deep it gets before the JS stack
+/// overflows depends on how far V8 has optimised it (measured: about 5,100 levels on a cold
+/// process, every nesting a 64 KB datagram can hold once warm). So every well-formed datagram
+/// must decode here: each level takes at least two bytes (`l` and `e`), and a UDP payload is at
+/// most 65,535 bytes. Only an unterminated nest can reach this limit.
+pub const MAX_DEPTH: usize = 32_768;
 
 /// Why a datagram failed to decode. `Display` gives the exact text JS puts in the warning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,14 +97,61 @@ pub fn tokenize(input: &[u8], base: u32, out: &mut Vec<i32>) -> Result<(), Decod
     result
 }
 
-const STACK_WORDS: usize = MAX_DEPTH.div_ceil(64);
+/// Levels whose kind is kept inline; deeper ones spill to the heap, so an ordinary datagram
+/// does not zero a 4 KB stack.
+const INLINE_WORDS: usize = 8;
+
+/// One bit per open container (set = dict): the only state needed to know whether the next item
+/// is a key. Bounded by [`MAX_DEPTH`] bits.
+struct Kinds {
+    inline: [u64; INLINE_WORDS],
+    spilled: Vec<u64>,
+}
+
+impl Kinds {
+    fn new() -> Self {
+        Self {
+            inline: [0; INLINE_WORDS],
+            spilled: Vec::new(),
+        }
+    }
+
+    fn word_mut(&mut self, index: usize) -> &mut u64 {
+        if index < INLINE_WORDS {
+            return &mut self.inline[index];
+        }
+        let index = index - INLINE_WORDS;
+        if self.spilled.len() <= index {
+            self.spilled.resize(index + 1, 0);
+        }
+        &mut self.spilled[index]
+    }
+
+    fn set(&mut self, level: usize, is_dict: bool) {
+        let bit = 1u64 << (level % 64);
+        let word = self.word_mut(level / 64);
+        if is_dict {
+            *word |= bit;
+        } else {
+            *word &= !bit;
+        }
+    }
+
+    fn is_dict(&self, level: usize) -> bool {
+        let index = level / 64;
+        let word = if index < INLINE_WORDS {
+            self.inline.get(index)
+        } else {
+            self.spilled.get(index - INLINE_WORDS)
+        };
+        word.is_some_and(|w| (w >> (level % 64)) & 1 != 0)
+    }
+}
 
 fn run(input: &[u8], base: u32, out: &mut Vec<i32>) -> Result<(), DecodeError> {
     let mut pos = 0usize;
     let mut depth = 0usize;
-    // One bit per open container (set = dict): the only state needed to know whether the next
-    // item is a key, and it keeps the explicit stack at 64 bytes.
-    let mut dicts = [0u64; STACK_WORDS];
+    let mut kinds = Kinds::new();
 
     loop {
         // Read one value at `pos`: bencode@2's `next()` dispatch.
@@ -108,14 +161,7 @@ fn run(input: &[u8], base: u32, out: &mut Vec<i32>) -> Result<(), DecodeError> {
                     return Err(DecodeError::TooDeep);
                 }
                 let is_dict = c == b'd';
-                if let Some(word) = dicts.get_mut(depth / 64) {
-                    let bit = 1u64 << (depth % 64);
-                    if is_dict {
-                        *word |= bit;
-                    } else {
-                        *word &= !bit;
-                    }
-                }
+                kinds.set(depth, is_dict);
                 if is_dict {
                     push_dict(out);
                 } else {
@@ -146,10 +192,7 @@ fn run(input: &[u8], base: u32, out: &mut Vec<i32>) -> Result<(), DecodeError> {
                 continue;
             }
             let level = depth - 1;
-            let in_dict = dicts
-                .get(level / 64)
-                .is_some_and(|w| (w >> (level % 64)) & 1 != 0);
-            if in_dict {
+            if kinds.is_dict(level) {
                 // bencode@2 reads keys with `buffer()` whatever their first byte is.
                 let (start, len) = string(input, &mut pos)?;
                 match input.get(start..start + len).and_then(intern) {
@@ -602,10 +645,10 @@ pub(crate) mod tests {
         let mut out = vec![];
         tokenize(nested(MAX_DEPTH).as_bytes(), 0, &mut out).unwrap();
         assert_eq!(out.len(), 2 * MAX_DEPTH);
-        let too_deep = "Invalid data: nesting deeper than 512 levels";
+        let too_deep = "Invalid data: nesting deeper than 32768 levels";
         assert_eq!(dec(nested(MAX_DEPTH + 1).as_bytes()), Err(too_deep.into()));
         assert_eq!(dec(nested(100_000).as_bytes()), Err(too_deep.into()));
-        // Unterminated: the depth error comes first, as soon as level 513 opens.
+        // Unterminated: the depth error comes first, as soon as level 32769 opens.
         assert_eq!(dec("l".repeat(100_000).as_bytes()), Err(too_deep.into()));
 
         let dicts = |n: usize| format!("{}0:{}", "d1:a".repeat(n), "e".repeat(n));
