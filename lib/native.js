@@ -9,8 +9,9 @@ try {
 } catch (cause) {
   const err = new Error(
     '@dwdht/krpc-socket: the native engine could not be loaded for ' +
-    `${process.platform}-${process.arch}. Reinstall without --ignore-scripts, or build it from ` +
-    'source with a Rust toolchain: `npm run build` in the package directory. Cause: ' +
+    `${process.platform}-${process.arch}. Run \`npm rebuild @dwdht/krpc-socket\` in your project ` +
+    '(it runs the install script that --ignore-scripts skipped; where no prebuilt binary applies ' +
+    'it builds one and needs a Rust toolchain, https://rustup.rs). Cause: ' +
     (cause && cause.message)
   )
   err.code = 'ERR_KRPC_NATIVE_LOAD'

@@ -26,11 +26,16 @@ function libraryName () {
   return 'libkrpc_socket.so'
 }
 
-module.exports = function build () {
-  const result = spawnSync('cargo', ['build', '--release', '--lib'], { cwd: root, stdio: 'inherit' })
+// `targetDir` overrides CARGO_TARGET_DIR (the install hook passes a throwaway one).
+module.exports = function build (targetDir) {
+  const dir = targetDir || process.env.CARGO_TARGET_DIR || path.join(root, 'target')
+  const result = spawnSync('cargo', ['build', '--release', '--lib'], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, CARGO_TARGET_DIR: dir }
+  })
   if (result.status !== 0) throw new Error('cargo build exited with ' + result.status)
-  const targetDir = process.env.CARGO_TARGET_DIR || path.join(root, 'target')
-  const from = path.join(targetDir, 'release', libraryName())
+  const from = path.join(dir, 'release', libraryName())
   const to = path.join(root, `krpc-socket.${platformSuffix()}.node`)
   fs.copyFileSync(from, to)
   return to

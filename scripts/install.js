@@ -1,7 +1,12 @@
 'use strict'
 // `npm install` hook. Does nothing when a prebuilt engine loads (the per-platform package, or a
-// local build). Otherwise builds the engine from source when cargo is available, and never
-// downloads anything itself. Fails with a message that says what to do.
+// local build). Otherwise builds the engine from source when cargo is available; cargo fetches
+// the crates in Cargo.lock unless they are already in its cache (docs/packaging.md: offline
+// builds). Fails with a message that says what to do.
+//
+// In a consumer's node_modules the build goes to a temporary CARGO_TARGET_DIR that is deleted
+// afterwards: only the .node file stays (a target/ directory is about 100 MB). In a checkout of
+// the repository (a .git next to package.json), ./target is kept so rebuilds are incremental.
 
 const { spawnSync } = require('child_process')
 const fs = require('fs')
@@ -35,10 +40,19 @@ if (!has('cargo')) {
 
 console.error('@dwdht/krpc-socket: building the native engine from source (cargo build --release)...')
 const build = require('./build')
+const checkout = fs.existsSync(path.join(root, '.git'))
+const throwaway = process.env.CARGO_TARGET_DIR || checkout
+  ? null
+  : fs.mkdtempSync(path.join(require('os').tmpdir(), 'krpc-socket-build-'))
+let failure = null
 try {
-  build()
+  build(throwaway)
 } catch (err) {
-  console.error('@dwdht/krpc-socket: the build failed: ' + err.message)
+  failure = err
+}
+if (throwaway) fs.rmSync(throwaway, { recursive: true, force: true })
+if (failure) {
+  console.error('@dwdht/krpc-socket: the build failed: ' + failure.message)
   process.exit(1)
 }
 if (!loads()) {

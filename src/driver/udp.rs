@@ -12,12 +12,14 @@
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+#[cfg(unix)]
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockRef, Socket, Type};
+#[cfg(unix)]
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::Notify;
@@ -34,8 +36,13 @@ const RECV_TIME_BOUND: Duration = Duration::from_micros(500);
 /// Bytes queued while the kernel's send buffer is full. dgram queues without a limit; past this
 /// a send fails with ENOBUFS instead of growing memory forever.
 const MAX_QUEUED_SEND_BYTES: usize = 4 << 20;
-/// ENOBUFS on Linux; the value only feeds the error text JS shows.
-const ENOBUFS: i32 = 105;
+/// The platform's "no buffer space" error, reported when that bound is hit.
+#[cfg(unix)]
+const ENOBUFS: i32 = libc::ENOBUFS;
+#[cfg(windows)]
+const ENOBUFS: i32 = windows_sys::Win32::Networking::WinSock::WSAENOBUFS;
+#[cfg(windows)]
+use windows_sys::Win32::Networking::WinSock::WSAECONNRESET;
 
 /// Tells JS that the inbox has something. Called at most once per drain.
 pub type Wake = Arc<dyn Fn() + Send + Sync>;
@@ -152,7 +159,7 @@ impl BoundSocket {
         } else {
             Domain::IPV4
         };
-        let socket = Socket::new(domain, Type::DGRAM.nonblocking().cloexec(), None)?;
+        let socket = new_socket(domain)?;
         socket.bind(&address.into())?;
         let local = socket
             .local_addr()?
@@ -208,6 +215,13 @@ impl BoundSocket {
     #[cfg(unix)]
     pub fn raw_fd(&self) -> RawFd {
         self.socket.as_raw_fd()
+    }
+
+    /// Off unix libuv's functions are not looked up (`main_loop::available` is false), so the
+    /// caller's loop never watches a socket and this is never used.
+    #[cfg(not(unix))]
+    pub fn raw_fd(&self) -> std::ffi::c_int {
+        -1
     }
 
     /// Reads what is waiting (bounded) into the engine, on the calling thread. Returns true when
@@ -483,16 +497,46 @@ fn send_one(
     Ok(1)
 }
 
+/// A non-blocking, close-on-exec UDP socket. Where the flags cannot be given to socket(2)
+/// (macOS, Windows), socket2 sets close-on-exec / no-inherit itself and non-blocking is set after.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+fn new_socket(domain: Domain) -> io::Result<Socket> {
+    Socket::new(domain, Type::DGRAM.nonblocking().cloexec(), None)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+fn new_socket(domain: Domain) -> io::Result<Socket> {
+    let socket = Socket::new(domain, Type::DGRAM, None)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
 /// The socket's descriptor, for registering with the runtime without giving it ownership: the
 /// socket stays owned by its `Arc`, which outlives every registration (they are dropped first).
+#[cfg(unix)]
 struct Descriptor(RawFd);
 
+#[cfg(unix)]
 impl AsRawFd for Descriptor {
     fn as_raw_fd(&self) -> RawFd {
         self.0
     }
 }
 
+/// The runtime's registration of the socket.
+#[cfg(unix)]
+type Watched = AsyncFd<Descriptor>;
+#[cfg(not(unix))]
+type Watched = portable::Watched;
+#[cfg(unix)]
+type ReadGuard<'a> = tokio::io::unix::AsyncFdReadyGuard<'a, Descriptor>;
+#[cfg(not(unix))]
+type ReadGuard<'a> = portable::Guard<'a>;
+
+#[cfg(not(unix))]
+use portable::watch;
+
+#[cfg(unix)]
 fn watch(socket: &UdpSocket, interest: Interest) -> io::Result<AsyncFd<Descriptor>> {
     // SAFETY: the descriptor belongs to a socket that the caller keeps open for longer than
     // the returned registration (both live in the same task, the socket in an Arc).
@@ -504,7 +548,7 @@ fn watch(socket: &UdpSocket, interest: Interest) -> io::Result<AsyncFd<Descripto
 #[allow(clippy::too_many_arguments)]
 async fn run(
     socket: Arc<UdpSocket>,
-    watched: Option<AsyncFd<Descriptor>>,
+    watched: Option<Watched>,
     shared: Arc<Shared>,
     reader: Option<(Receiver, Wake)>,
     queue: Arc<Mutex<SendQueue>>,
@@ -552,10 +596,7 @@ async fn serve(
 }
 
 /// Readability of the socket, or never when the caller reads.
-async fn readable(
-    watched: Option<&AsyncFd<Descriptor>>,
-    reading: bool,
-) -> io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, Descriptor>> {
+async fn readable(watched: Option<&Watched>, reading: bool) -> io::Result<ReadGuard<'_>> {
     match watched {
         Some(fd) if reading => fd.readable().await,
         _ => std::future::pending().await,
@@ -566,7 +607,7 @@ async fn readable(
 /// does not watch the socket already, it does so only for the duration of the flush.
 async fn flush(
     socket: &UdpSocket,
-    watched: Option<&AsyncFd<Descriptor>>,
+    watched: Option<&Watched>,
     queue: &Mutex<SendQueue>,
     shared: &Shared,
     gate: &Gate,
@@ -686,6 +727,11 @@ impl Receiver {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Windows reports the ICMP "port unreachable" of an earlier send as WSAECONNRESET
+                // on a later receive; the datagrams behind it are still there: read on (within
+                // the bounds below).
+                #[cfg(windows)]
+                Err(e) if e.raw_os_error() == Some(WSAECONNRESET) => {}
                 // ICMP errors surface on unconnected sockets only with IP_RECVERR; anything
                 // else is transient for UDP. Try again on the next readiness event.
                 Err(_) => break,
@@ -726,5 +772,64 @@ impl Receiver {
         let _ = write!(cursor, "{ip}");
         self.address_len = cursor.position() as usize;
         self.last_ip = Some(ip);
+    }
+}
+
+/// Readiness without `AsyncFd` (unix-only): the runtime registers its own handle to the socket,
+/// a `tokio::net::UdpSocket` made from a duplicate (`try_clone`), and learns readiness from it.
+/// Reads and writes still go through the std socket; `Guard` has the two `AsyncFdReadyGuard`
+/// methods used above.
+#[cfg(not(unix))]
+mod portable {
+    use std::io;
+    use std::net::UdpSocket;
+
+    use tokio::io::Interest;
+
+    pub struct Watched(tokio::net::UdpSocket);
+
+    pub fn watch(socket: &UdpSocket, _interest: Interest) -> io::Result<Watched> {
+        let duplicate = socket.try_clone()?;
+        duplicate.set_nonblocking(true)?;
+        tokio::net::UdpSocket::from_std(duplicate).map(Watched)
+    }
+
+    pub struct Guard<'a>(&'a Watched, Interest);
+
+    impl Watched {
+        pub async fn readable(&self) -> io::Result<Guard<'_>> {
+            self.0
+                .readable()
+                .await
+                .map(|()| Guard(self, Interest::READABLE))
+        }
+
+        pub async fn writable(&self) -> io::Result<Guard<'_>> {
+            self.0
+                .writable()
+                .await
+                .map(|()| Guard(self, Interest::WRITABLE))
+        }
+    }
+
+    impl Guard<'_> {
+        /// The socket was read until it would block: forget the readiness.
+        pub fn clear_ready(&mut self) {
+            let _ = self
+                .0
+                 .0
+                .try_io(self.1, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
+        }
+
+        /// Runs `f`; a `WouldBlock` clears the readiness and comes back as `Err`.
+        pub fn try_io<R>(
+            &mut self,
+            f: impl FnOnce(&()) -> io::Result<R>,
+        ) -> Result<io::Result<R>, ()> {
+            match self.0 .0.try_io(self.1, || f(&())) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(()),
+                other => Ok(other),
+            }
+        }
     }
 }
