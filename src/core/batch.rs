@@ -50,6 +50,16 @@ impl Inbox {
             && self.tape.len() + worst_words <= MAX_INBOX_WORDS
     }
 
+    /// How many more datagrams of up to `len` bytes are sure to fit (see `has_room_for`) once
+    /// `pending` more datagrams of `pending_bytes` in all, read but not ingested yet, are in.
+    pub fn room_for(&self, len: usize, pending: usize, pending_bytes: usize) -> usize {
+        let used_bytes = self.bytes.len() + pending_bytes + 64 * pending;
+        let used_words = self.tape.len() + (HEADER_WORDS + 3) * pending + 3 * pending_bytes;
+        let bytes = MAX_INBOX_BYTES.saturating_sub(used_bytes) / (len + 64);
+        let words = MAX_INBOX_WORDS.saturating_sub(used_words) / (HEADER_WORDS + 3 * len + 3);
+        bytes.min(words)
+    }
+
     /// Appends the address text (or reuses the previous one) and a zeroed header.
     pub(crate) fn begin(&mut self, address: &[u8]) -> (RecordStart, usize, usize) {
         let (start, len) = match self.last_address {

@@ -162,6 +162,13 @@ impl Engine {
         self.inbox.is_empty()
     }
 
+    /// How many more datagrams of up to `len` bytes the inbox is sure to take after `pending`
+    /// datagrams of `pending_bytes` already read: a reader leaves the rest in the socket's queue
+    /// rather than read them only to drop them.
+    pub fn inbox_room_for(&self, len: usize, pending: usize, pending_bytes: usize) -> usize {
+        self.inbox.room_for(len, pending, pending_bytes)
+    }
+
     /// The inbox, for draining.
     pub fn inbox(&mut self) -> &mut Inbox {
         &mut self.inbox
@@ -412,6 +419,23 @@ mod tests {
         assert!(!e.inbox().release_spare(), "nothing more to give back");
         let (records, _) = drain(&mut e);
         assert_eq!(records.len(), 1, "the pending record survived");
+    }
+
+    #[test]
+    fn inbox_room_is_what_ingest_accepts() {
+        let mut e = Engine::new(500);
+        // The densest tape per byte: empty strings in a list (3 words for 2 bytes).
+        let mut dense = b"l".to_vec();
+        dense.extend(b"0:".repeat(32_000));
+        dense.push(b'e');
+        let room = e.inbox_room_for(dense.len(), 0, 0);
+        assert!(room > 10, "{room}");
+        // Datagrams read but not ingested yet count against the room.
+        assert_eq!(e.inbox_room_for(dense.len(), room, room * dense.len()), 0);
+        for _ in 0..room {
+            e.ingest(&dense, LOCAL);
+        }
+        assert_eq!(e.stats().dropped_inbox, 0);
     }
 
     #[test]

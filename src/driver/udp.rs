@@ -24,7 +24,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::Notify;
 
-use super::recv::{recv_batch, RECV_BUFFER, SCRATCH_BYTES};
+use super::recv::{recv_batch, RECV_BATCH, RECV_BUFFER, SCRATCH_BYTES};
 use super::runtime;
 use crate::core::engine::{Engine, Source};
 
@@ -228,7 +228,7 @@ impl BoundSocket {
     /// JS has records to drain.
     pub fn read_ready(&self) -> bool {
         let mut receiver = self.receiver.lock().unwrap_or_else(|p| p.into_inner());
-        receiver.read_burst(&self.socket, &self.shared, &self.gate);
+        receiver.read_burst(&self.socket, &self.shared, &self.gate, true);
         !self.shared.engine().inbox_is_empty()
     }
 
@@ -581,7 +581,9 @@ async fn serve(
             ready = readable(watched, reader.is_some()) => {
                 let Ok(mut guard) = ready else { return };
                 let Some((receiver, wake)) = reader.as_mut() else { continue };
-                let bounded = receiver.read_burst(socket, shared, gate);
+                // The runtime keeps reading into a full inbox (and counts the drops) rather
+                // than spin on a socket it may not read from until JS drains.
+                let bounded = receiver.read_burst(socket, shared, gate, false);
                 if !shared.engine().inbox_is_empty() {
                     shared.wake_if_needed(wake);
                 }
@@ -688,9 +690,20 @@ impl Receiver {
 
     /// Reads until the socket is empty or a bound is hit; returns true when it stopped because of
     /// a bound (more may be waiting).
-    fn read_burst(&mut self, socket: &UdpSocket, shared: &Shared, gate: &Gate) -> bool {
+    /// With `leave_in_kernel`, a burst stops before the datagrams the inbox might not take: they
+    /// stay in the kernel's queue and the next readiness event (level-triggered in Node's loop,
+    /// right after JS drained) reads them.
+    fn read_burst(
+        &mut self,
+        socket: &UdpSocket,
+        shared: &Shared,
+        gate: &Gate,
+        leave_in_kernel: bool,
+    ) -> bool {
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut scratch) => self.read_burst_with(&mut scratch, socket, shared, gate),
+            Ok(mut scratch) => {
+                self.read_burst_with(&mut scratch, socket, shared, gate, leave_in_kernel)
+            }
             // Only reachable if reading re-entered itself on this thread; the next readiness
             // event reads instead.
             Err(_) => false,
@@ -703,6 +716,7 @@ impl Receiver {
         socket: &UdpSocket,
         shared: &Shared,
         gate: &Gate,
+        leave_in_kernel: bool,
     ) -> bool {
         let Scratch {
             buffer,
@@ -714,8 +728,21 @@ impl Receiver {
         burst.clear();
         marks.clear();
         loop {
+            let mut slots = RECV_BATCH;
+            if leave_in_kernel {
+                slots = slots.min(shared.engine().inbox_room_for(
+                    RECV_BUFFER,
+                    marks.len(),
+                    burst.len(),
+                ));
+                if slots == 0 {
+                    bounded = true;
+                    break;
+                }
+            }
+            let scratch = &mut buffer[..slots * RECV_BUFFER];
             let read = gate.open(|| {
-                recv_batch(socket, buffer, |data, from| {
+                recv_batch(socket, scratch, |data, from| {
                     marks.push((burst.len(), data.len(), from));
                     burst.extend_from_slice(data);
                 })
