@@ -41,6 +41,11 @@ const {
 
 const kState = Symbol('krpc.state')
 
+// Node's own "run what the tick queue and the microtask queue hold" (what closing a callback scope
+// does), where the runtime has it; Deno does not, and there a burst's listeners' ticks run after
+// the burst.
+const runQueuedTicks = typeof process._tickCallback === 'function' ? process._tickCallback.bind(process) : null
+
 // The tape's usual size, in words (about 130 small records). A batch that needs more grows it
 // until the burst is over (releaseAfterBurst): one burst of dense 64 KB datagrams needs tens of
 // megabytes, which would otherwise stay allocated for the socket's life.
@@ -414,6 +419,28 @@ function dispatch (self, state, bytes, tape, pos, end, givenRinfo) {
       throw err
     }
     pos = next
+    // Between two datagrams of a burst, the work their listeners queued (process.nextTick,
+    // promise reactions) runs first, as it does between two dgram callbacks: k-rpc-socket's
+    // users see each datagram in a callback of its own (docs/consumers.md, bursts).
+    if (pos < end && givenRinfo === null && runQueuedTicks !== null) {
+      state.restBytes = bytes
+      state.restPos = pos
+      state.restEnd = end
+      state.restRinfo = givenRinfo
+      try {
+        runQueuedTicks()
+      } catch (err) {
+        // A tick threw: the rest of the burst is delivered on the next tick, as after a listener
+        // that throws.
+        if (state.restEnd !== 0 && !self.destroyed) process.nextTick(drain, self, state, null)
+        throw err
+      }
+      // A drain made by that work delivered the rest already (in order, before anything newer).
+      if (state.restEnd === 0) return
+      state.restBytes = null
+      state.restEnd = 0
+      state.restRinfo = null
+    }
   }
 }
 
