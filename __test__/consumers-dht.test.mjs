@@ -183,6 +183,17 @@ test('bittorrent-dht restarted on a fixed port 200 times (destroy(cb), the next 
 // README "datagrams that arrive together": the peers send each round of replies in one go; the markers show that
 // with ours the process.nextTick work of a reply's callback runs after the later replies of the burst (with the
 // reference, before the next one), and the outcomes show that k-rpc and bittorrent-dht compute the same things.
+// Both stacks through a burst scenario: healthy, and on both the work queued for one datagram runs before the next
+// datagram's events (a process.nextTick marker per datagram).
+async function burstOnBoth (name) {
+  const [ref, ours] = await both(name)
+  healthy(ref)
+  healthy(ours)
+  assert.strictEqual(ref.result.ticks.markersAfterLaterEvents, 0, ref.text)
+  assert.strictEqual(ours.result.ticks.markersAfterLaterEvents, 0, ours.text)
+  return [ref, ours]
+}
+
 test('bursts of replies, k-rpc closest() and queryAll(): same visits in the same order, same routing table, on both stacks', { timeout: 60000 }, async () => {
   const [ref, ours] = await both('burst-krpc')
   healthy(ref)
@@ -195,11 +206,7 @@ test('bursts of replies, k-rpc closest() and queryAll(): same visits in the same
 })
 
 test('bursts of replies, bittorrent-dht lookup, BEP 44 get (highest seq) and announce: same peers in the same order, same value, same table, on both stacks', { timeout: 60000 }, async () => {
-  const [ref, ours] = await both('burst-dht')
-  healthy(ref)
-  healthy(ours)
-  assert.strictEqual(ref.result.ticks.markersAfterLaterEvents, 0, ref.text)
-  assert.strictEqual(ours.result.ticks.markersAfterLaterEvents, 0, ours.text)
+  const [ref, ours] = await burstOnBoth('burst-dht')
   assert.strictEqual(ref.result.outcome.peers.length, 32, ref.text)
   assert.deepStrictEqual(ref.result.outcome.got, { err: null, seq: 16, v: 'version 16' }, ref.text)
   sameOutcome(ref, ours, r => r.outcome)
@@ -210,11 +217,7 @@ test('bursts of replies, bittorrent-dht lookup, BEP 44 get (highest seq) and ann
 })
 
 test('burst of 40 incoming queries of every kind to a bittorrent-dht node: same replies in the same order, same events, same routing table, on both stacks', { timeout: 60000 }, async () => {
-  const [ref, ours] = await both('burst-incoming')
-  healthy(ref)
-  healthy(ours)
-  assert.strictEqual(ref.result.ticks.markersAfterLaterEvents, 0, ref.text)
-  assert.strictEqual(ours.result.ticks.markersAfterLaterEvents, 0, ours.text)
+  const [ref, ours] = await burstOnBoth('burst-incoming')
   assert.strictEqual(ref.result.outcome.replies.length, 40, ref.text)
   assert.deepStrictEqual(ref.result.outcome.replies.map(r => r.t), Array.from({ length: 40 }, (_, i) => i), ref.text)
   sameOutcome(ref, ours, r => r.outcome)
