@@ -14,6 +14,7 @@ const events = require('events')
 const native = require('./lib/native')
 const NativeSocket = require('./lib/native-socket')
 const { Encoder } = require('./lib/encode')
+const { validateAddedOptions } = require('./lib/options')
 const { buildValue, recordTypeString } = require('./lib/tape')
 const { joinText } = require('./lib/remote-text')
 
@@ -68,6 +69,7 @@ module.exports = RPC
 function RPC (opts) {
   if (!(this instanceof RPC)) return new RPC(opts)
   if (!opts) opts = {}
+  validateAddedOptions(opts)
 
   const self = this
 

@@ -1,0 +1,39 @@
+'use strict'
+// Checks of the options this package adds to k-rpc-socket's (type, matchPort, maxInflight,
+// rateLimit). A typo there would otherwise pass silently (`type: 'udp5'` gave an IPv4 socket,
+// `maxInflight: 0` no limit). The reference's own options (timeout, socket, isIP) keep the
+// reference's behaviour and are not checked here; every other key is ignored, since k-rpc and
+// bittorrent-dht hand their whole options object on.
+
+const { inspect } = require('util')
+
+function invalid (name, value, expected) {
+  const err = new TypeError(`The "${name}" option must be ${expected}. Received ${inspect(value, { depth: 0 })}`)
+  err.code = 'ERR_INVALID_ARG_VALUE'
+  return err
+}
+
+const absent = value => value === undefined || value === null
+
+function validateAddedOptions (opts) {
+  if (!absent(opts.type) && opts.type !== 'udp4' && opts.type !== 'udp6') {
+    throw invalid('type', opts.type, "'udp4' or 'udp6'")
+  }
+  if (!absent(opts.matchPort) && typeof opts.matchPort !== 'boolean') {
+    throw invalid('matchPort', opts.matchPort, 'a boolean')
+  }
+  if (!absent(opts.maxInflight) && !(Number.isInteger(opts.maxInflight) && opts.maxInflight > 0)) {
+    throw invalid('maxInflight', opts.maxInflight, 'a positive integer')
+  }
+  const limit = opts.rateLimit
+  if (absent(limit) || typeof limit === 'boolean') return
+  if (typeof limit !== 'object') throw invalid('rateLimit', limit, 'a boolean or { perSecond, windowMs, blockMs }')
+  const positive = v => typeof v === 'number' && v > 0 && v !== Infinity
+  if (!absent(limit.perSecond) && !positive(limit.perSecond)) throw invalid('rateLimit.perSecond', limit.perSecond, 'a positive number')
+  if (!absent(limit.windowMs) && !positive(limit.windowMs)) throw invalid('rateLimit.windowMs', limit.windowMs, 'a positive number')
+  if (!absent(limit.blockMs) && !(typeof limit.blockMs === 'number' && limit.blockMs >= 0 && limit.blockMs !== Infinity)) {
+    throw invalid('rateLimit.blockMs', limit.blockMs, 'a number of milliseconds, 0 or more')
+  }
+}
+
+module.exports = { validateAddedOptions }
