@@ -8,4 +8,7 @@ mod recv;
 mod runtime;
 mod udp;
 
+#[cfg(test)]
+mod tests;
+
 pub use udp::{BoundSocket, Receive, Shared, Wake};
