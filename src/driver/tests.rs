@@ -23,7 +23,7 @@ fn dense_query(n: u16) -> Vec<u8> {
 fn bind_on_caller() -> (BoundSocket, Arc<Shared>) {
     let shared = Shared::new(Engine::new(500));
     let socket = BoundSocket::bind(
-        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().expect("a literal socket address"),
         Arc::clone(&shared),
         Arc::new(|| {}),
         Instant::now(),
@@ -71,7 +71,7 @@ fn a_burst_leaves_in_the_kernel_what_the_inbox_cannot_take() {
     };
 
     let sent = 16u64;
-    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sender = UdpSocket::bind("127.0.0.1:0").expect("bind a loopback sender");
     for n in 0..sent {
         sender
             .send_to(&dense_query(n as u16), local)
