@@ -75,12 +75,16 @@ interface RPC extends EventEmitter {
 
   /**
    * Sends the query `{ t, y: 'q', q: query.q, a: query.a }` and calls `callback` once with the
-   * outcome. A callback that declares all four parameters gets them narrowed by checking `err`,
-   * then `message` (see {@link RPC.QueryCallbackArgs}); a shorter one gets
-   * {@link RPC.QueryCallback}'s unions.
+   * outcome. A callback that declares two, three or four parameters gets them narrowed by checking
+   * `err`, then `message` (see {@link RPC.QueryCallbackArgs}): after `if (err) return`, `message` is
+   * a {@link RPC.KrpcMessage}. A one-parameter callback gets {@link RPC.QueryCallback}'s union.
    * @returns the transaction id, or `undefined` when `peer.host` must be resolved by DNS first
    */
   query (peer: RPC.Peer, query: RPC.QueryInput, callback?: RPC.QueryOutcomeCallback): number | undefined
+  // A function type with fewer parameters than a rest tuple is not assignable to it, so each
+  // shorter arity gets the same outcomes cut to its length.
+  query (peer: RPC.Peer, query: RPC.QueryInput, callback?: (...args: RPC.QueryCallbackArgsPrefix<3>) => void): number | undefined
+  query (peer: RPC.Peer, query: RPC.QueryInput, callback?: (...args: RPC.QueryCallbackArgsPrefix<2>) => void): number | undefined
   query (peer: RPC.Peer, query: RPC.QueryInput, callback?: RPC.QueryCallback): number | undefined
 
   /**
@@ -183,7 +187,9 @@ declare namespace RPC {
 
   /**
    * Where to send. Queries go to `address || host`; `host` may be a name (resolved by DNS).
-   * Extra fields are kept: the peer object is handed back on timeout and cancel.
+   * Extra fields are kept at run time (the very object is handed back on timeout and cancel), and
+   * any object with these fields fits; there is no index signature, so a misspelt key in an object
+   * literal (`{ hots: '1.2.3.4', port: 1 }`) is a compile error.
    */
   interface Peer {
     /** IP address or host name. */
@@ -194,7 +200,6 @@ declare namespace RPC {
     port: number | string
     /** Expected node id: a reply with another `r.id` fails with `EUNEXPECTEDNODE`. */
     id?: Buffer | Uint8Array
-    [key: string]: unknown
   }
 
   /** The sender of a datagram, as dgram reports it. Usable as a {@link Peer}. */
@@ -328,6 +333,13 @@ declare namespace RPC {
     /** The DNS lookup of `peer.host` failed, or the instance was destroyed during it. */
     | [err: QueryError, message: undefined, rinfo: undefined, request: undefined]
 
+  /** The first `N` arguments of each outcome of {@link QueryCallbackArgs}. */
+  type QueryCallbackArgsPrefix<N extends 2 | 3> = QueryCallbackArgs extends infer A ? (A extends unknown ? TuplePrefix<A, N> : never) : never
+
+  /** The first `N` elements of tuple `T`. */
+  type TuplePrefix<T, N extends number, Taken extends unknown[] = []> =
+    Taken['length'] extends N ? Taken : T extends readonly [infer Head, ...infer Rest] ? TuplePrefix<Rest, N, [...Taken, Head]> : Taken
+
   /** A query callback whose parameters narrow together: see {@link QueryCallbackArgs}. */
   type QueryOutcomeCallback = (...args: QueryCallbackArgs) => void
 
@@ -346,10 +358,13 @@ declare namespace RPC {
     query: (message: KrpcMessage, rinfo: RemoteInfo) => void
     /** A reply arrived (after its query's callback), or a reply nobody waited for. */
     response: (message: KrpcMessage, rinfo: RemoteInfo) => void
-    /** Something non-fatal: a malformed datagram, an unknown transaction id, a socket error. */
-    warning: (error: Error) => void
-    /** `EACCES` or `EADDRINUSE` while binding. */
-    error: (error: Error) => void
+    /**
+     * Something non-fatal: a malformed datagram, an unknown transaction id, a socket error (those
+     * carry dgram's `code`, `errno`, `syscall`).
+     */
+    warning: (error: NodeJS.ErrnoException) => void
+    /** `EACCES` or `EADDRINUSE` while binding: `error.code` says which. */
+    error: (error: NodeJS.ErrnoException) => void
     /** The socket is bound. */
     listening: () => void
     /** A query completed (any outcome). */

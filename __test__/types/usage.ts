@@ -113,7 +113,12 @@ expectType<number | undefined>(tid)
 if (tid !== undefined) server.cancel(tid, new Error('no longer needed'))
 server.cancel(1)
 server.query({ host: 'router.bittorrent.com', port: '6881' }, { q: 'ping' })
-server.query({ address: '127.0.0.1', port: 6881, extra: { any: 'thing' } }, {})
+// A peer object that carries more fields (a routing-table node, say) fits; in an object literal an
+// unknown key is a misspelling, and Peer has no index signature to hide it.
+const node = { address: '127.0.0.1', port: 6881, id, lastSeen: 0 }
+server.query(node, {})
+// @ts-expect-error: `hots` is not a Peer field (and the query would go to no host)
+server.query({ hots: '1.2.3.4', port: 1 }, { q: 'ping' })
 // A callback typed by hand: the one-signature form.
 function onReply (err: Error | null, message?: RPC.KrpcMessage | null, rinfo?: RPC.RemoteInfo | RPC.Peer, request?: RPC.QueryMessage): void {}
 server.query({ host: '127.0.0.1', port: 1 }, { q: 'ping' }, onReply)
@@ -129,6 +134,22 @@ server.query({ host: '127.0.0.1', port: 1 }, { q: 'ping' }, (err, message) => {
   // @ts-expect-error: message may be null (or absent) until err is checked
   message.r
 })
+// Two or three parameters narrow as four do.
+server.query({ host: '127.0.0.1', port: 1 }, { q: 'ping' }, (err, res) => {
+  if (err) return
+  expectType<RPC.KrpcMessage>(res)
+  expectType<RPC.BencodeDict | undefined>(res.r)
+})
+server.query({ host: '127.0.0.1', port: 1 }, { q: 'ping' }, (err, res, rinfo) => {
+  if (err) {
+    // @ts-expect-error: without a reply there may be no message
+    res.e
+    return
+  }
+  expectType<RPC.RemoteInfo>(rinfo)
+  expectType<RPC.KrpcMessage>(res)
+})
+server.query({ host: '127.0.0.1', port: 1 }, { q: 'ping' }, (err) => { expectType<RPC.QueryError | null>(err) })
 
 // response / error / send / bind / address / destroy --------------------------------------------
 
@@ -170,8 +191,11 @@ rpc.on('query', (message, rinfo) => {
   expectType<'IPv4' | 'IPv6'>(rinfo.family)
 })
 rpc.once('response', (message, rinfo) => { expectType<Buffer | undefined>(message.y); expectType<number>(rinfo.size) })
-rpc.addListener('warning', (err) => { expectType<Error>(err) })
-rpc.prependListener('error', (err) => { expectType<Error>(err) })
+rpc.addListener('warning', (err) => { expectType<NodeJS.ErrnoException>(err) })
+rpc.prependListener('error', (err) => { expectType<NodeJS.ErrnoException>(err) })
+// Socket errors carry dgram's code: comparing it compiles without a cast.
+rpc.on('error', (err) => { if (err.code === 'EADDRINUSE' || err.code === 'EACCES') rpc.destroy() })
+rpc.on('warning', (err) => { if (err.code === 'ENOBUFS') expectType<string>(err.code) })
 rpc.prependOnceListener('listening', () => {})
 const onUpdate = (): void => {}
 rpc.on('update', onUpdate).on('postupdate', onUpdate)
