@@ -851,32 +851,4 @@ pub(crate) mod tests {
             assert_eq!(ours, theirs, "{}", bytes_text(&enc));
         }
     }
-
-    /// Release-mode timing; run with
-    /// `cargo test --release --lib core::bencode::tests::timing -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn timing() {
-        let input: &[u8] = b"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz123456e1:q9:get_peers1:t2:aa1:y1:qe";
-        let mut out = Vec::with_capacity(64);
-        let n = 5_000_000u32;
-        let t = std::time::Instant::now();
-        for k in 0..n {
-            out.clear();
-            tokenize(std::hint::black_box(input), k, &mut out).unwrap();
-            std::hint::black_box(&out);
-        }
-        let per = t.elapsed().as_nanos() as f64 / n as f64;
-        let t = std::time::Instant::now();
-        for k in 0..n {
-            out.clear();
-            tokenize(std::hint::black_box(input), k, &mut out).unwrap();
-            std::hint::black_box(crate::core::classify::classify(&out, input, k));
-        }
-        let per_c = t.elapsed().as_nanos() as f64 / n as f64;
-        println!(
-            "{} bytes: tokenize {per:.1} ns/msg, tokenize+classify {per_c:.1} ns/msg",
-            input.len()
-        );
-    }
 }
