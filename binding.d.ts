@@ -121,7 +121,7 @@ export interface TapeFormat {
   kResponse: number
   kErrorReply: number
   kUnexpectedTid: number
-  kOutOfOrder: number
+  kWrongSource: number
   kShortTid: number
   kUnknownType: number
   kDecodeError: number

@@ -32,7 +32,7 @@ const {
   kResponse: K_RESPONSE,
   kErrorReply: K_ERROR_REPLY,
   kUnexpectedTid: K_UNEXPECTED_TID,
-  kOutOfOrder: K_OUT_OF_ORDER,
+  kWrongSource: K_WRONG_SOURCE,
   kShortTid: K_SHORT_TID,
   kUnknownType: K_UNKNOWN_TYPE,
   kDecodeError: K_DECODE_ERROR,
@@ -459,7 +459,7 @@ function deliver (self, state, kind, slot, gen, tid, bytes, tape, valueStart, va
     }
     case K_UNEXPECTED_TID:
       return unexpected(self, buildValue(bytes, tape, valueStart, valueEnd, KEYS), rinfo, tid)
-    case K_OUT_OF_ORDER: {
+    case K_WRONG_SOURCE: {
       const message = buildValue(bytes, tape, valueStart, valueEnd, KEYS)
       if (state.gens[slot] !== gen || !self._reqs[slot]) return unexpected(self, message, rinfo, tid)
       self.emit('response', message, rinfo)

@@ -5,7 +5,7 @@ mod pair;
 
 use krpc_socket::core::rate_limit::RateLimit;
 use krpc_socket::core::tape::{
-    K_ERROR_REPLY, K_OUT_OF_ORDER, K_QUERY, K_RESPONSE, K_UNEXPECTED_TID,
+    K_ERROR_REPLY, K_QUERY, K_RESPONSE, K_UNEXPECTED_TID, K_WRONG_SOURCE,
 };
 use pair::{Datagram, Endpoint, Pair, LIFETIME_TICKS};
 
@@ -87,7 +87,7 @@ fn a_third_party_that_guesses_the_tid_cannot_complete_the_query() {
     p.deliver();
 
     let replies = p.client.records();
-    assert_eq!(kinds(&replies), [K_OUT_OF_ORDER, K_RESPONSE]);
+    assert_eq!(kinds(&replies), [K_WRONG_SOURCE, K_RESPONSE]);
     assert_eq!(replies[0].tid, i32::from(tid));
     assert_eq!(
         replies[1].slot, slot as i32,
@@ -98,7 +98,7 @@ fn a_third_party_that_guesses_the_tid_cannot_complete_the_query() {
 
 #[test]
 fn by_default_any_port_of_the_queried_ip_may_answer_and_match_port_narrows_it() {
-    for (match_port, expected) in [(false, K_RESPONSE), (true, K_OUT_OF_ORDER)] {
+    for (match_port, expected) in [(false, K_RESPONSE), (true, K_WRONG_SOURCE)] {
         let mut p = Pair::new();
         p.client.engine.set_match_port(match_port);
         let server = p.server.endpoint.clone();
@@ -267,6 +267,6 @@ fn hostile_datagrams_never_complete_a_query_and_never_stop_the_genuine_reply() {
     // Only the forgery that decodes as a reply with the right tid names the slot (as from the
     // wrong source, which JS reports and ignores); the genuine reply completes it.
     assert_eq!(completing.len(), 2);
-    assert_eq!(completing[0].kind, K_OUT_OF_ORDER);
+    assert_eq!(completing[0].kind, K_WRONG_SOURCE);
     assert_eq!(completing[1].kind, K_RESPONSE);
 }

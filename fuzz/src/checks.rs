@@ -16,15 +16,15 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use crate::core::batch::{MAX_INBOX_BYTES, MAX_INBOX_WORDS};
 use crate::core::bencode::{tokenize, DecodeError, MAX_DEPTH};
 use crate::core::classify::{classify, Class};
 use crate::core::engine::{Engine, Ingested, Source};
+use crate::core::inbox::{MAX_INBOX_BYTES, MAX_INBOX_WORDS};
 use crate::core::keys::{intern, INTERNED_KEYS};
 use crate::core::tape::{
-    float_from_words, key_id, opcode, HEADER_WORDS, K_DECODE_ERROR, K_ERROR_REPLY, K_OUT_OF_ORDER,
-    K_QUERY, K_RESPONSE, K_SHORT_TID, K_UNEXPECTED_TID, K_UNKNOWN_TYPE, T_BYTES, T_DICT, T_END,
-    T_FLOAT, T_INT, T_KEY, T_LIST, T_RAWKEY,
+    float_from_words, key_id, opcode, HEADER_WORDS, K_DECODE_ERROR, K_ERROR_REPLY, K_QUERY,
+    K_RESPONSE, K_SHORT_TID, K_UNEXPECTED_TID, K_UNKNOWN_TYPE, K_WRONG_SOURCE, T_BYTES, T_DICT,
+    T_END, T_FLOAT, T_INT, T_KEY, T_LIST, T_RAWKEY,
 };
 use crate::core::transactions::RegisterError;
 
@@ -642,7 +642,7 @@ impl Harness {
                                 expected.slot = slot as i32;
                                 expected.gen = p.gen as i32;
                                 expected.kind = if p.host != address {
-                                    K_OUT_OF_ORDER
+                                    K_WRONG_SOURCE
                                 } else if error {
                                     K_ERROR_REPLY
                                 } else {

@@ -7,16 +7,15 @@
 //! data and reads its arguments with the plain N-API getters: about 60 ns per call.
 //!
 //! [`functions`] makes them once per JS environment; each takes the engine's handle first
-//! ([`super::raw::handle`]: an N-API external owning an `Rc` of the [`Hot`] state; everything
+//! ([`super::raw::handle`]: an N-API external owning an `Rc` of the [`EngineInner`] state; everything
 //! here runs on the JS thread that created it). lib/native.js binds them to each engine object.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::ffi::CStr;
 use std::net::{IpAddr, SocketAddr};
 use std::ptr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
 
 use napi::sys;
 
@@ -29,8 +28,9 @@ use crate::driver::{BoundSocket, Shared};
 pub(super) const SEND_NOT_AN_IP: i32 = -1_000_000;
 /// `sendNow()` result when datagrams wait for `flush()`: JS enqueues behind them instead.
 pub(super) const SEND_LATER: i32 = -1_000_001;
-pub(super) const EINVAL: i32 = 22;
-pub(super) const EBADF: i32 = 9;
+// errno values from libc, so they are the target's own (JS names them with util.getSystemErrorName).
+pub(super) const EINVAL: i32 = libc::EINVAL;
+pub(super) const EBADF: i32 = libc::EBADF;
 
 /// Hands memory freed inside the allocator back to the system. glibc raises its mmap threshold
 /// each time a large mmapped block is freed, so after one burst the next large buffers (the
@@ -45,24 +45,19 @@ fn return_free_memory() {
     }
 }
 
-/// What the per-datagram functions need, shared with the `Engine` class.
-pub(super) struct Hot {
+/// The state of one `Engine` (the napi class) that its per-datagram functions reach through a
+/// handle: the engine shared with the driver, the bound socket once there is one, the family.
+pub(super) struct EngineInner {
+    /// The engine, its clock and the wake flag, shared with the driver.
     pub shared: Arc<Shared>,
-    /// Ticks of the JS timer so far (`expire()` calls): the clock of the transaction table.
-    pub ticks: Cell<u64>,
     pub io: Rc<RefCell<Option<Io>>>,
     pub ipv6: bool,
-    pub epoch: Instant,
 }
 
-impl Hot {
-    pub fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
-    }
-
+impl EngineInner {
     /// Registers a query: `slot * 65536 + tid`, or -1 when every tid is in flight.
     fn register(&self, last_tid: u32, host: &[u8], gen: u32, port: u32) -> f64 {
-        let now = self.ticks.get();
+        let now = self.shared.clock.ticks();
         let port = u16::try_from(port).unwrap_or(0);
         match self
             .shared
@@ -92,7 +87,7 @@ impl Hot {
             ipv6,
             port: u16::try_from(port).unwrap_or(0),
         };
-        let now = self.now_ms();
+        let now = self.shared.clock.now_ms();
         self.shared.engine().ingest_at(datagram, source, now);
     }
 
@@ -132,7 +127,11 @@ impl Hot {
             return -2;
         }
         match inbox.drain(tape, |data| bytes[..size].copy_from_slice(data)) {
-            Ok(()) => size.max(1) as i32,
+            Ok(()) => {
+                drop(engine);
+                self.shared.drained();
+                size.max(1) as i32
+            }
             Err(needed) => {
                 if let Some(first) = tape.first_mut() {
                     *first = -(needed as i32);
@@ -349,7 +348,7 @@ unsafe extern "C" fn pending_bytes(
     }
 }
 
-/// `drain(tape, bytes)`: see [`Hot::drain`].
+/// `drain(tape, bytes)`: see [`EngineInner::drain`].
 unsafe extern "C" fn drain(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY: made by `functions`.
     unsafe {
@@ -373,7 +372,7 @@ unsafe extern "C" fn enqueue(env: sys::napi_env, info: sys::napi_callback_info) 
     // SAFETY: made by `functions`.
     unsafe {
         run(env, info, c"enqueue", |call| {
-            with_datagram(call, Hot::enqueue)
+            with_datagram(call, EngineInner::enqueue)
         })
     }
 }
@@ -387,7 +386,7 @@ unsafe extern "C" fn send_now(
     // SAFETY: made by `functions`.
     unsafe {
         run(env, info, c"sendNow", |call| {
-            with_datagram(call, Hot::send_now)
+            with_datagram(call, EngineInner::send_now)
         })
     }
 }
@@ -396,7 +395,7 @@ unsafe extern "C" fn send_now(
 /// and the address text to `send`. A range outside the buffer is `-EINVAL`, as dgram's.
 fn with_datagram(
     call: &Call<'_>,
-    send: impl FnOnce(&Hot, &[u8], u32, &[u8]) -> i32,
+    send: impl FnOnce(&EngineInner, &[u8], u32, &[u8]) -> i32,
 ) -> Result<Output, BadArgument> {
     let buffer = call.bytes(0)?;
     let (offset, length) = (call.u32(1)? as usize, call.u32(2)? as usize);
@@ -408,7 +407,7 @@ fn with_datagram(
     Ok(Output::Int(send(call.hot, data, call.u32(3)?, address)))
 }
 
-/// `flush(results)`: see [`Hot::flush`].
+/// `flush(results)`: see [`EngineInner::flush`].
 unsafe extern "C" fn flush(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY: made by `functions`.
     unsafe {

@@ -19,7 +19,6 @@ use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
 
 use napi::bindgen_prelude::{Function, Int32Array, ToNapiValue, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -30,7 +29,7 @@ use crate::core::engine::Engine as CoreEngine;
 use crate::core::keys::INTERNED_KEYS;
 use crate::core::rate_limit::RateLimit;
 use crate::driver::{BoundSocket, Receive, Shared, Wake};
-use hot::{Hot, EBADF, EINVAL};
+use hot::{EngineInner, EBADF, EINVAL};
 use main_loop::Watcher;
 
 type WakeFn = ThreadsafeFunction<(), (), (), Status, false, true>;
@@ -73,7 +72,7 @@ pub struct TapeFormat {
     pub k_response: i32,
     pub k_error_reply: i32,
     pub k_unexpected_tid: i32,
-    pub k_out_of_order: i32,
+    pub k_wrong_source: i32,
     pub k_short_tid: i32,
     pub k_unknown_type: i32,
     pub k_decode_error: i32,
@@ -99,7 +98,7 @@ pub fn tape_format() -> TapeFormat {
         k_response: K_RESPONSE,
         k_error_reply: K_ERROR_REPLY,
         k_unexpected_tid: K_UNEXPECTED_TID,
-        k_out_of_order: K_OUT_OF_ORDER,
+        k_wrong_source: K_WRONG_SOURCE,
         k_short_tid: K_SHORT_TID,
         k_unknown_type: K_UNKNOWN_TYPE,
         k_decode_error: K_DECODE_ERROR,
@@ -162,7 +161,7 @@ const TICKS_TO_TIMEOUT: u64 = 5;
 /// One KRPC socket's engine: transaction table, inbox and (once bound) a native UDP socket.
 #[napi]
 pub struct Engine {
-    hot: Rc<Hot>,
+    hot: Rc<EngineInner>,
     /// The trigger of the receive path, chosen by JS at construction from what the runtime is
     /// (lib/native.js): Node's own loop watches the socket, or the runtime thread reads it.
     receive_on_loop: bool,
@@ -185,12 +184,10 @@ impl Engine {
     #[napi(constructor, catch_unwind)]
     pub fn new(ipv6: bool, receive_on_loop: Option<bool>) -> Self {
         Self {
-            hot: Rc::new(Hot {
+            hot: Rc::new(EngineInner {
                 shared: Shared::new(CoreEngine::with_lifetime(TICKS_TO_TIMEOUT)),
-                ticks: Cell::new(0),
                 io: Rc::new(RefCell::new(None)),
                 ipv6,
-                epoch: Instant::now(),
             }),
             receive_on_loop: receive_on_loop.unwrap_or(false),
             bound_path: Cell::new(None),
@@ -253,8 +250,7 @@ impl Engine {
     /// queries whose time is up, or null (the common case).
     #[napi(catch_unwind)]
     pub fn expire(&self) -> Option<Int32Array> {
-        let now = self.hot.ticks.get() + 1;
-        self.hot.ticks.set(now);
+        let now = self.hot.shared.clock.advance_tick();
         let mut engine = self.hot.shared.engine();
         let expired = engine.expire(now);
         if expired.is_empty() {
@@ -305,13 +301,7 @@ impl Engine {
                 f.call((), ThreadsafeFunctionCallMode::NonBlocking);
             }
         });
-        let socket = match BoundSocket::bind(
-            addr,
-            Arc::clone(&self.hot.shared),
-            wake_cb,
-            self.hot.epoch,
-            receive,
-        ) {
+        let socket = match BoundSocket::bind(addr, Arc::clone(&self.hot.shared), wake_cb, receive) {
             Ok(socket) => Arc::new(socket),
             Err(e) => return Ok(e.raw_os_error().unwrap_or(EINVAL)),
         };

@@ -11,14 +11,14 @@ use std::rc::Rc;
 
 use napi::sys;
 
-use super::hot::Hot;
+use super::hot::EngineInner;
 
 /// Longest address text read without allocating. An IPv6 literal with a zone index is at most
 /// 45 + 1 + 15 bytes; anything longer is still read, on the heap.
 pub(super) const INLINE_TEXT: usize = 80;
 
 thread_local! {
-    /// The `Hot` of every live handle on this thread, with the number of handles to each (one
+    /// The `EngineInner` of every live handle on this thread, with the number of handles to each (one
     /// engine can make several). Any N-API external can reach the functions (`binding.js` is
     /// public), so a pointer is used only if it is one of these.
     static LIVE_HANDLES: RefCell<HashMap<usize, usize>> = RefCell::new(HashMap::new());
@@ -28,7 +28,7 @@ thread_local! {
 ///
 /// # Safety
 /// `env` must be the live environment of the current call, on its JS thread.
-pub(super) unsafe fn handle(env: sys::napi_env, hot: &Rc<Hot>) -> Option<sys::napi_value> {
+pub(super) unsafe fn handle(env: sys::napi_env, hot: &Rc<EngineInner>) -> Option<sys::napi_value> {
     let data = Rc::into_raw(Rc::clone(hot)).cast_mut().cast::<c_void>();
     LIVE_HANDLES.with(|live| *live.borrow_mut().entry(data as usize).or_insert(0) += 1);
     let mut external = ptr::null_mut();
@@ -57,7 +57,7 @@ unsafe extern "C" fn release_hot(_env: sys::napi_env, data: *mut c_void, _hint: 
         }
     });
     // SAFETY: `data` is the `Rc::into_raw` of `handle`, released once.
-    drop(unsafe { Rc::from_raw(data.cast::<Hot>()) });
+    drop(unsafe { Rc::from_raw(data.cast::<EngineInner>()) });
 }
 
 fn is_live_handle(data: *mut c_void) -> bool {
@@ -73,7 +73,7 @@ const MAX_ARGS: usize = 6;
 pub(super) struct Call<'a> {
     env: sys::napi_env,
     argv: [sys::napi_value; MAX_ARGS],
-    pub hot: &'a Hot,
+    pub hot: &'a EngineInner,
 }
 
 /// Raised (as a TypeError) when JS passes something else than the engine's own wrappers do.
@@ -104,11 +104,11 @@ impl<'a> Call<'a> {
                 return None;
             }
             argv.copy_within(1.., 0);
-            // A live handle owns a reference to its `Hot`, and JS holds the handle for the call.
+            // A live handle owns a reference to its `EngineInner`, and JS holds the handle for the call.
             Some(Self {
                 env,
                 argv,
-                hot: &*data.cast::<Hot>(),
+                hot: &*data.cast::<EngineInner>(),
             })
         }
     }

@@ -2,14 +2,14 @@
 //! flight and when they time out. Sans-IO: the driver (Tokio) or JS (for a user-supplied socket)
 //! passes datagrams and the current time in; records come out through the inbox.
 
-use super::batch::Inbox;
 use super::bencode::{self, DecodeError};
 use super::classify::{classify, Class};
+use super::inbox::Inbox;
 use super::rate_limit::{Blocker, RateLimit};
 use super::stats::Stats;
 use super::tape::{
-    K_DECODE_ERROR, K_ERROR_REPLY, K_OUT_OF_ORDER, K_QUERY, K_RESPONSE, K_SHORT_TID,
-    K_UNEXPECTED_TID, K_UNKNOWN_TYPE, T_BYTES,
+    K_DECODE_ERROR, K_ERROR_REPLY, K_QUERY, K_RESPONSE, K_SHORT_TID, K_UNEXPECTED_TID,
+    K_UNKNOWN_TYPE, K_WRONG_SOURCE, T_BYTES,
 };
 use super::transactions::{RegisterError, Transactions};
 
@@ -264,7 +264,7 @@ impl Engine {
                 let wrong_port = pending.port != 0 && pending.port != source.port;
                 let kind = if *pending.host != *source.address || wrong_port {
                     self.stats.wrong_source += 1;
-                    K_OUT_OF_ORDER
+                    K_WRONG_SOURCE
                 } else if error {
                     K_ERROR_REPLY
                 } else {
@@ -353,7 +353,7 @@ mod tests {
         assert_eq!(
             kinds,
             vec![
-                (K_OUT_OF_ORDER, 1),
+                (K_WRONG_SOURCE, 1),
                 (K_UNEXPECTED_TID, 0x0999),
                 (K_UNEXPECTED_TID, 0),
                 (K_SHORT_TID, -1),
@@ -447,7 +447,7 @@ mod tests {
         e.ingest(b"d1:t2:\x00\x011:y1:re", LOCAL);
         e.ingest(b"d1:t2:\x00\x021:y1:re", LOCAL);
         let kinds: Vec<_> = drain(&mut e).0.iter().map(|(h, _)| h[0]).collect();
-        assert_eq!(kinds, vec![K_RESPONSE, K_OUT_OF_ORDER]);
+        assert_eq!(kinds, vec![K_RESPONSE, K_WRONG_SOURCE]);
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The sans-IO KRPC core: bencode tokenizer, datagram classification, transaction table,
 //! timeouts and the inbox handed to JS. No sockets, no JS, no clock: callers pass bytes and time.
 
-pub mod batch;
 pub mod bencode;
 pub mod classify;
 pub mod engine;
+pub mod inbox;
 pub mod keys;
 pub mod rate_limit;
 pub mod stats;

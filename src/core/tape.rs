@@ -32,7 +32,7 @@ pub const K_ERROR_REPLY: i32 = 3;
 /// Record kind: reply whose tid is 0 or not pending.
 pub const K_UNEXPECTED_TID: i32 = 4;
 /// Record kind: reply with a pending tid from another source IP.
-pub const K_OUT_OF_ORDER: i32 = 5;
+pub const K_WRONG_SOURCE: i32 = 5;
 /// Record kind: reply whose `t` is a byte string shorter than 2 bytes.
 pub const K_SHORT_TID: i32 = 6;
 /// Record kind: any other `y`; the value words hold the message (none for `null`).

@@ -33,8 +33,9 @@ pub struct Pending {
     pub host: Box<[u8]>,
     /// `peer.port`, compared with the reply's source port when port matching is on; 0 = any.
     pub port: u16,
-    /// Monotonic milliseconds after which the query has timed out.
-    pub deadline_ms: u64,
+    /// The time, on the caller's clock (ticks of the JS timer for the binding), from which the
+    /// query has timed out.
+    pub deadline: u64,
 }
 
 /// Why a query could not be registered.
@@ -90,9 +91,9 @@ impl Transactions {
         last_tid: u16,
         host: &[u8],
         gen: u32,
-        deadline_ms: u64,
+        deadline: u64,
     ) -> Result<(u32, u16), RegisterError> {
-        self.register_peer(last_tid, host, 0, gen, deadline_ms)
+        self.register_peer(last_tid, host, 0, gen, deadline)
     }
 
     /// [`Transactions::register`] with the peer's port, for port-aware matching.
@@ -102,7 +103,7 @@ impl Transactions {
         host: &[u8],
         port: u16,
         gen: u32,
-        deadline_ms: u64,
+        deadline: u64,
     ) -> Result<(u32, u16), RegisterError> {
         let tid = self.next_free_tid(last_tid)?;
         let slot = match self.free_slots.pop() {
@@ -117,10 +118,10 @@ impl Transactions {
             gen,
             host: host.into(),
             port,
-            deadline_ms,
+            deadline,
         });
         self.slot_by_tid.insert(tid, slot);
-        self.deadlines.push_back((deadline_ms, slot, gen));
+        self.deadlines.push_back((deadline, slot, gen));
         self.in_flight += 1;
         Ok((slot, tid))
     }
@@ -178,14 +179,14 @@ impl Transactions {
         Some((slot, pending))
     }
 
-    /// Appends `(slot, gen)` of every request whose deadline is at or before `now_ms`, in slot
+    /// Appends `(slot, gen)` of every request whose deadline is at or before `now`, in slot
     /// order (the reference times requests out in slot order within one tick). Each request is
     /// reported once; it stays registered until the caller releases it, because the JS side
     /// frees slots through the overridable `_cancel`.
-    pub fn expire(&mut self, now_ms: u64, out: &mut Vec<(u32, u32)>) {
+    pub fn expire(&mut self, now: u64, out: &mut Vec<(u32, u32)>) {
         let first = out.len();
         while let Some(&(deadline, slot, gen)) = self.deadlines.front() {
-            if deadline > now_ms {
+            if deadline > now {
                 break;
             }
             self.deadlines.pop_front();

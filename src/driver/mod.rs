@@ -4,6 +4,7 @@
 //! the driver feeds under a mutex shared with the JS thread; waking JS is a callback the binding
 //! supplies, so nothing here knows about napi.
 
+mod clock;
 mod recv;
 mod runtime;
 mod udp;
@@ -11,4 +12,5 @@ mod udp;
 #[cfg(test)]
 mod tests;
 
+pub use clock::Clock;
 pub use udp::{BoundSocket, Receive, Shared, Wake};

@@ -24,6 +24,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::Notify;
 
+use super::clock::Clock;
 use super::recv::{recv_batch, RECV_BATCH, RECV_BUFFER, SCRATCH_BYTES};
 use super::runtime;
 use crate::core::engine::{Engine, Source};
@@ -59,8 +60,14 @@ pub enum Receive {
 /// What the JS thread and the runtime share.
 pub struct Shared {
     engine: Mutex<Engine>,
+    /// The engine's time (ticks and milliseconds).
+    pub clock: Clock,
     /// Set when JS has been woken and has not drained yet: wake only on the empty -> non-empty edge.
     woken: AtomicBool,
+    /// Signalled after each drain, for a runtime reader that stopped because the inbox was full:
+    /// it waits here, leaving the datagrams in the kernel's queue, instead of reading them only
+    /// to drop them (or spinning on a socket that stays readable).
+    drained: Notify,
 }
 
 impl Shared {
@@ -68,7 +75,9 @@ impl Shared {
     pub fn new(engine: Engine) -> Arc<Self> {
         Arc::new(Self {
             engine: Mutex::new(engine),
+            clock: Clock::new(),
             woken: AtomicBool::new(false),
+            drained: Notify::new(),
         })
     }
 
@@ -82,6 +91,12 @@ impl Shared {
     /// taking means a wake can be spurious (an empty drain) but never lost.
     pub fn rearm(&self) {
         self.woken.store(false, Ordering::Release);
+    }
+
+    /// Called by JS after it took the inbox: a reader waiting for room may read again. A drain
+    /// with no reader waiting leaves one permit, which costs that reader one extra look.
+    pub fn drained(&self) {
+        self.drained.notify_one();
     }
 
     fn wake_if_needed(&self, wake: &Wake) {
@@ -146,12 +161,11 @@ impl Gate {
 
 impl BoundSocket {
     /// Binds `address` and starts its task. `wake` is called when JS has work (only used with
-    /// `Receive::OnRuntime`); `epoch` is the clock origin of the engine's `now_ms` values.
+    /// `Receive::OnRuntime`).
     pub fn bind(
         address: SocketAddr,
         shared: Arc<Shared>,
         wake: Wake,
-        epoch: Instant,
         receive: Receive,
     ) -> io::Result<Self> {
         let domain = if address.is_ipv6() {
@@ -182,7 +196,7 @@ impl BoundSocket {
             socket: Arc::clone(&socket),
             local,
             shared: Arc::clone(&shared),
-            receiver: Mutex::new(Receiver::new(ipv6, epoch)),
+            receiver: Mutex::new(Receiver::new(ipv6)),
             outbox: Mutex::new(Outbox::default()),
             queue: Arc::new(Mutex::new(SendQueue {
                 datagrams: VecDeque::new(),
@@ -192,7 +206,7 @@ impl BoundSocket {
             shutdown: Arc::new(Notify::new()),
             gate: Gate::new(),
         };
-        let reader = (receive == Receive::OnRuntime).then(|| (Receiver::new(ipv6, epoch), wake));
+        let reader = (receive == Receive::OnRuntime).then(|| (Receiver::new(ipv6), wake));
         handle.spawn(run(
             socket,
             watched,
@@ -228,7 +242,9 @@ impl BoundSocket {
     /// JS has records to drain.
     pub fn read_ready(&self) -> bool {
         let mut receiver = self.receiver.lock().unwrap_or_else(|p| p.into_inner());
-        receiver.read_burst(&self.socket, &self.shared, &self.gate, true);
+        // Level-triggered: whatever a full inbox left in the kernel makes the loop call again
+        // after JS drained.
+        receiver.read_burst(&self.socket, &self.shared, &self.gate);
         !self.shared.engine().inbox_is_empty()
     }
 
@@ -574,23 +590,26 @@ async fn serve(
     writable: &Notify,
     gate: &Gate,
 ) {
+    // True while the inbox had no room at the last read: what waits stays in the kernel's queue
+    // (bounded by SO_RCVBUF, as with dgram) until JS drains.
+    let mut inbox_full = false;
     loop {
         tokio::select! {
             biased;
             _ = writable.notified() => flush(socket, watched, queue, shared, gate).await,
-            ready = readable(watched, reader.is_some()) => {
+            _ = shared.drained.notified(), if inbox_full => inbox_full = false,
+            ready = readable(watched, reader.is_some()), if !inbox_full => {
                 let Ok(mut guard) = ready else { return };
                 let Some((receiver, wake)) = reader.as_mut() else { continue };
-                // The runtime keeps reading into a full inbox (and counts the drops) rather
-                // than spin on a socket it may not read from until JS drains.
-                let bounded = receiver.read_burst(socket, shared, gate, false);
+                let burst = receiver.read_burst(socket, shared, gate);
                 if !shared.engine().inbox_is_empty() {
                     shared.wake_if_needed(wake);
                 }
-                if bounded {
-                    tokio::task::yield_now().await;
-                } else {
-                    guard.clear_ready();
+                match burst {
+                    Burst::Empty => guard.clear_ready(),
+                    Burst::Bounded => tokio::task::yield_now().await,
+                    // Readiness stays set: once JS drains, the next look reads on.
+                    Burst::InboxFull => inbox_full = true,
                 }
             }
         }
@@ -668,45 +687,45 @@ thread_local! {
     });
 }
 
+/// Why a read burst stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Burst {
+    /// The socket's queue is empty.
+    Empty,
+    /// A count or time bound was hit: more may be waiting.
+    Bounded,
+    /// The inbox might not take the next datagrams: they wait in the kernel until JS drains.
+    InboxFull,
+}
+
 /// Reads datagrams in bursts and ingests each burst under one lock.
 struct Receiver {
     ipv6_socket: bool,
-    epoch: Instant,
     last_ip: Option<IpAddr>,
     address_text: [u8; 64],
     address_len: usize,
 }
 
 impl Receiver {
-    fn new(ipv6_socket: bool, epoch: Instant) -> Self {
+    fn new(ipv6_socket: bool) -> Self {
         Self {
             ipv6_socket,
-            epoch,
             last_ip: None,
             address_text: [0; 64],
             address_len: 0,
         }
     }
 
-    /// Reads until the socket is empty or a bound is hit; returns true when it stopped because of
-    /// a bound (more may be waiting).
-    /// With `leave_in_kernel`, a burst stops before the datagrams the inbox might not take: they
-    /// stay in the kernel's queue and the next readiness event (level-triggered in Node's loop,
-    /// right after JS drained) reads them.
-    fn read_burst(
-        &mut self,
-        socket: &UdpSocket,
-        shared: &Shared,
-        gate: &Gate,
-        leave_in_kernel: bool,
-    ) -> bool {
+    /// Reads until the socket is empty, a bound is hit, or the inbox might not take the next
+    /// datagrams: those stay in the kernel's queue and are read once JS drained (the next
+    /// readiness event in Node's loop, which is level-triggered; `Shared::drained` on the
+    /// runtime).
+    fn read_burst(&mut self, socket: &UdpSocket, shared: &Shared, gate: &Gate) -> Burst {
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut scratch) => {
-                self.read_burst_with(&mut scratch, socket, shared, gate, leave_in_kernel)
-            }
+            Ok(mut scratch) => self.read_burst_with(&mut scratch, socket, shared, gate),
             // Only reachable if reading re-entered itself on this thread; the next readiness
             // event reads instead.
-            Err(_) => false,
+            Err(_) => Burst::Bounded,
         })
     }
 
@@ -716,29 +735,25 @@ impl Receiver {
         socket: &UdpSocket,
         shared: &Shared,
         gate: &Gate,
-        leave_in_kernel: bool,
-    ) -> bool {
+    ) -> Burst {
         let Scratch {
             buffer,
             burst,
             marks,
         } = scratch;
         let started = Instant::now();
-        let mut bounded = false;
+        let mut outcome = Burst::Empty;
         burst.clear();
         marks.clear();
         loop {
-            let mut slots = RECV_BATCH;
-            if leave_in_kernel {
-                slots = slots.min(shared.engine().inbox_room_for(
-                    RECV_BUFFER,
-                    marks.len(),
-                    burst.len(),
-                ));
-                if slots == 0 {
-                    bounded = true;
-                    break;
-                }
+            let slots = RECV_BATCH.min(shared.engine().inbox_room_for(
+                RECV_BUFFER,
+                marks.len(),
+                burst.len(),
+            ));
+            if slots == 0 {
+                outcome = Burst::InboxFull;
+                break;
             }
             let scratch = &mut buffer[..slots * RECV_BUFFER];
             let read = gate.open(|| {
@@ -764,14 +779,14 @@ impl Receiver {
                 Err(_) => break,
             }
             if marks.len() >= IO_LOOP_BOUND || started.elapsed() >= RECV_TIME_BOUND {
-                bounded = true;
+                outcome = Burst::Bounded;
                 break;
             }
         }
         if marks.is_empty() {
-            return bounded;
+            return outcome;
         }
-        let now_ms = self.epoch.elapsed().as_millis() as u64;
+        let now_ms = shared.clock.now_ms();
         let mut engine = shared.engine();
         for &(start, len, from) in marks.iter() {
             self.format_address(from.ip());
@@ -786,7 +801,7 @@ impl Receiver {
         if burst.capacity() > 4 * RECV_BUFFER {
             burst.shrink_to(RECV_BUFFER);
         }
-        bounded
+        outcome
     }
 
     /// The address as Node prints it in `rinfo.address`, cached for consecutive datagrams.
