@@ -64,10 +64,11 @@ test('slugs and links are read as GitHub renders them', () => {
   assert.ok(isExternal('https://x.y/z') && isExternal('mailto:a@b') && !isExternal('docs/a.md'))
 })
 
-test('the link check fails on a missing file, a missing anchor, a stale duplicate anchor', () => {
+test('the link check fails on a missing file, a missing anchor, a stale duplicate anchor, a missing file on GitHub', () => {
   const files = new Map([
     ['README.md', '# R\n## Same\n## Same\n[ok](docs/a.md#a-1) [ok](#same-1) [ok](src/x.rs#L3) [ok](docs)\n' +
-      '[gone](docs/gone.md) [bad](docs/a.md#nope) [bad](#same-2) [bad](src/x.rs#fn)\n'],
+      '[gone](docs/gone.md) [bad](docs/a.md#nope) [bad](#same-2) [bad](src/x.rs#fn)\n' +
+      '[ok](https://github.com/dwdht/krpc-socket/blob/main/docs/a.md#a) [bad](https://github.com/dwdht/krpc-socket/blob/main/docs/b.md)\n'],
     ['docs/a.md', '# A\n## A\n[up](../README.md#r) [up](../README.md#nope)\n'],
     ['src/x.rs', null]
   ])
@@ -76,6 +77,7 @@ test('the link check fails on a missing file, a missing anchor, a stale duplicat
     'README.md:5: docs/a.md#nope: no heading of docs/a.md has the anchor #nope',
     'README.md:5: #same-2: no heading of README.md has the anchor #same-2',
     'README.md:5: src/x.rs#fn: #fn on a file that is not Markdown',
+    'README.md:6: /docs/b.md: docs/b.md is not a tracked file',
     'docs/a.md:3: ../README.md#nope: no heading of README.md has the anchor #nope'
   ])
 })

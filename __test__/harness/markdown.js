@@ -78,11 +78,16 @@ function links (text) {
 
 const isExternal = target => /^[a-z][a-z0-9+.-]*:/i.test(target)
 
+// Links into this repository on GitHub (used where the npm tarball lacks the file) are checked
+// like relative ones: the path from the repository root.
+const OWN_REPO = /^https:\/\/github\.com\/dwdht\/krpc-socket\/(?:blob|tree)\/main\//
+
 /**
  * The broken links among `files` (a Map of repository path -> text, every tracked file; only the
  * *.md ones are read for links). A relative link must name one of `files` (or a directory holding
  * one), and its `#anchor` a heading of the Markdown file it names (or a `#L<n>` line of another
- * file). External links are not followed.
+ * file). So must a link to this repository's main branch on GitHub. Other external links are not
+ * followed.
  * @returns {string[]} one `file:line: target: why` per broken link
  */
 function brokenLinks (files) {
@@ -94,7 +99,9 @@ function brokenLinks (files) {
   const problems = []
   for (const [file, text] of files) {
     if (!file.endsWith('.md')) continue
-    for (const { line, target } of links(text)) {
+    for (const link of links(text)) {
+      const { line } = link
+      const target = OWN_REPO.test(link.target) ? '/' + link.target.replace(OWN_REPO, '') : link.target
       if (!target || isExternal(target)) continue
       const hash = target.indexOf('#')
       const rel = decodeURI(hash === -1 ? target : target.slice(0, hash))
