@@ -1,5 +1,5 @@
 'use strict'
-// Consumer-level regression (tests.md §1 and §2.14):
+// Consumer-level regression:
 //  (a) the 5 cases of k-rpc-socket's own test.js (mafintosh/k-rpc-socket@32ebe9d), re-created with node:test;
 //  (b) k-rpc@5.1.0's own test.js (tape, 19 assertions), run in a child process whose require('k-rpc-socket') is
 //      redirected to our package by a preload; a marker file proves that ours was loaded.

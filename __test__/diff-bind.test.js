@@ -1,5 +1,5 @@
 'use strict'
-// tests.md §2.10: bind / address / listening / socket errors (SPEC §3.6, §3.7, §10) [p11, p12, p15, p18]
+// bind / address / listening / socket errors (docs/compatibility.md, "Bind, address and socket errors")
 const { differential, runChild, ROOT } = require('./harness')
 const dgram = require('dgram')
 

@@ -1,5 +1,5 @@
 'use strict'
-// tests.md §2.8 cancel() and §2.9 destroy() (SPEC §3.5, §3.8, §11) [p09, p19]
+// cancel() and destroy(), and what works after destroy() (docs/compatibility.md, "Cancel and destroy")
 const { differential } = require('./harness')
 
 differential('cancel(): default error without code, custom error/string passed through, no-ops, return value, slot reuse', async (RPC, t) => {

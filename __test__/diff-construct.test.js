@@ -1,5 +1,6 @@
 'use strict'
-// tests.md §2.1: construction, properties, subclassing and overriding (SPEC §1, §2) [p01, p02]
+// Construction, properties, subclassing and overriding (docs/compatibility.md, "Construction and options",
+// "Properties")
 const { differential, runChild, ROOT } = require('./harness')
 const { EventEmitter } = require('events')
 const net = require('net')
@@ -19,7 +20,7 @@ differential('constructor: with and without new, defaults, own keys in order, li
   t.log('own enumerable keys', Object.keys(a))
   t.log('defaults', { timeout: a.timeout, inflight: a.inflight, destroyed: a.destroyed, _tick: a._tick, _ids: a._ids, _reqs: a._reqs })
   t.log('isIP === net.isIP', a.isIP === net.isIP)
-  // consumers.md §4: .socket must be a dgram.Socket or API-compatible with it (instanceof is not required)
+  // docs/compatibility.md, "What third parties reach into": .socket must be a dgram.Socket or API-compatible with it (instanceof is not required)
   t.log('socket type and dgram.Socket API', a.socket.type, ['send', 'bind', 'close', 'address', 'on', 'once', 'removeListener', 'ref', 'unref', 'setRecvBufferSize', 'setSendBufferSize', 'getRecvBufferSize', 'getSendBufferSize'].map(m => [m, typeof a.socket[m]]))
   t.log('socket listener counts message/error/listening/close', ['message', 'error', 'listening', 'close'].map(e => a.socket.listenerCount(e)))
   t.log('timer period and ref', a._timer._idleTimeout, a._timer.hasRef())
@@ -30,7 +31,7 @@ differential('constructor: with and without new, defaults, own keys in order, li
   t.log('unknown options ignored', Object.keys(t.track(RPC({ foo: 1, nodes: [] }))).includes('foo'))
 })
 
-differential('constructor: timeout option -> .timeout and tick period (SPEC §1 table)', async (RPC, t) => {
+differential('constructor: timeout option -> .timeout and tick period (the tick period table)', async (RPC, t) => {
   for (const opts of [undefined, null, {}, { timeout: 0 }, { timeout: null }, { timeout: NaN }, { timeout: '' }, { timeout: 1 }, { timeout: 3 }, { timeout: 7 }, { timeout: 100 }, { timeout: 1001 }, { timeout: -5 }, { timeout: '400' }, { timeout: 'abc' }]) {
     const r = t.rpc(opts)
     t.log(util.inspect(opts), { timeout: r.timeout, period: r._timer._idleTimeout })

@@ -1,5 +1,6 @@
 'use strict'
-// tests.md §2.5 error replies (SPEC §8) and §2.6 EUNEXPECTEDNODE (SPEC §7 step 4.5) [p06]
+// Error replies (docs/compatibility.md, "Error replies") and EUNEXPECTEDNODE ("What happens to each
+// received datagram", step 4.5)
 const { differential } = require('./harness')
 
 async function setup (t) {
@@ -22,7 +23,7 @@ async function run (t, peer, r, label, replyFn, peerExtra = {}) {
   return cb
 }
 
-differential('error replies: message and code for every SPEC §8 row; 4 args; update/postupdate; no response event', async (RPC, t) => {
+differential('error replies: message and code for every row of the error replies table; 4 args; update/postupdate; no response event', async (RPC, t) => {
   const { peer, r } = await setup(t)
   const errs = [
     [201, 'A Generic Error'], ['oh no'], [202], ['201', 'string code'], [], [[1, 2], 'nested list'], [{ a: 1 }, 'dict'],

@@ -1,5 +1,5 @@
 'use strict'
-// tests.md §2.12: hostnames and IP families (SPEC §9) [p10, p10b, p15]
+// Hostnames and IP families (docs/compatibility.md, "Hostnames and IP families")
 // Robust to how `localhost` resolves: when it resolves to ::1 first, the reference sends on its udp4 socket and times
 // out while ours resolves IPv4 (a deliberate difference), so those scenarios then record only what both agree on.
 const { differential } = require('./harness')

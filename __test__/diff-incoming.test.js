@@ -1,5 +1,6 @@
 'use strict'
-// tests.md §2.11: incoming queries and malformed input (SPEC §7 steps 1-3, 5, 6; §14) [p05, p20]
+// Incoming queries and malformed input (docs/compatibility.md: "What happens to each received datagram",
+// steps 1-3, 5 and 6; "The decoder")
 // Negative string lengths, nesting beyond what k-rpc-socket's stack allows and __proto__ keys are deliberate differences: differences.test.js.
 const { differential } = require('./harness')
 

@@ -1,5 +1,6 @@
 'use strict'
-// tests.md §2.4: reply matching and the exact event transcript (SPEC §4, §7) [p03, p05, p06]
+// Reply matching and the exact event transcript (docs/compatibility.md: "Callbacks and events", "What
+// happens to each received datagram")
 const { differential } = require('./harness')
 
 const tb = tid => Buffer.from([tid >> 8, tid & 255])
@@ -58,7 +59,7 @@ differential('parallel queries: replies matched by tid, not by order (k-rpc-sock
   await t.wait(Promise.all([cb1.called, cb2.called]))
 })
 
-differential('unknown tid, tid 0, non-Buffer t, short t (SPEC §7 step 4)', async (RPC, t) => {
+differential('unknown tid, tid 0, non-Buffer t, short t (steps 4.1 to 4.3)', async (RPC, t) => {
   const { peer, r, port } = await setup(t)
   await peer.inject({ t: tb(0x999), y: 'r', r: { id: Buffer.from('x') } }, port) // Unexpected transaction id: 2457
   await peer.inject({ t: tb(0), y: 'r', r: {} }, port)

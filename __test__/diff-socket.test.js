@@ -1,5 +1,5 @@
 'use strict'
-// What third parties do with `rpc.socket` (consumers.md §4): buffer sizes, address(), raw sends
+// What third parties do with `rpc.socket` (docs/compatibility.md, "What third parties reach into"): buffer sizes, address(), raw sends
 // on the DHT port, ref/unref. Ours is a dgram-compatible object over the native socket; the
 // reference's is a dgram.Socket. The transcripts must match.
 const { differential } = require('./harness')

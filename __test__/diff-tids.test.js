@@ -1,5 +1,5 @@
 'use strict'
-// tests.md §2.3: transaction ids and slots (SPEC §5) [p04, p13]
+// Transaction ids and slots (docs/compatibility.md, "Transaction ids and slots")
 // Duplicate live tids after a wraparound are a deliberate difference (differences.test.js); here every tid that the
 // counter hands out is free, so both implementations must agree.
 const { differential } = require('./harness')

@@ -1,5 +1,5 @@
 'use strict'
-// tests.md §2.7: timeouts (SPEC §6) [p08]. Timing is compared as booleans (in range or not), never raw numbers.
+// Timeouts (docs/compatibility.md, "Timeouts"). Timing is compared as booleans (in range or not), never raw numbers.
 const { differential } = require('./harness')
 
 differential('timeouts with timeout:100: every callback between 100 and ~125 ms (+ tolerance); (ETIMEDOUT, null, original peer); one shared error', async (RPC, t) => {

@@ -1,5 +1,5 @@
 'use strict'
-// tests.md §2.2: exact bytes of query(), response(), error(), send() (SPEC §3.1-§3.4) [p04, p17]
+// Exact bytes of query(), response(), error(), send() (docs/compatibility.md, "Bytes on the wire")
 const { differential } = require('./harness')
 
 // Runs fn; when it does not throw, records the next datagram the peer receives (or that none arrived).
@@ -56,7 +56,7 @@ differential('wire: response()', async (RPC, t) => {
   r.destroy()
 })
 
-differential('wire: error() with every row of SPEC §3.4', async (RPC, t) => {
+differential('wire: error() with every row of the error() table', async (RPC, t) => {
   const peer = await t.peer('remote')
   const r = t.rpc()
   const p = { host: '127.0.0.1', port: peer.port }

@@ -63,8 +63,9 @@ function same (make, label) {
 
 const L = s => Buffer.from(s, 'latin1')
 
-// SPEC §13, one row at a time: [label, make, expected bytes (latin1) or null when bencode throws]
-const SPEC_ROWS = [
+// The encoder table of docs/compatibility.md ("The encoder"), one row at a time:
+// [label, make, expected bytes (latin1) or null when bencode throws]
+const ENCODER_ROWS = [
   ['string', () => 'spam', '4:spam'],
   ['empty string', () => '', '0:'],
   ['2-byte UTF-8', () => 'é', '2:\xc3\xa9'],
@@ -157,8 +158,8 @@ const SPEC_ROWS = [
   ['deep list (stack overflow)', () => { let v = []; for (let i = 0; i < 200000; i++) v = [v]; return v }, null]
 ]
 
-test('SPEC §13 rows: same bytes or same error as bencode@2', () => {
-  for (const [label, make, expected] of SPEC_ROWS) {
+test('encoder table rows (docs/compatibility.md): same bytes or same error as bencode@2', () => {
+  for (const [label, make, expected] of ENCODER_ROWS) {
     const ref = same(make, label)
     if (expected === null) assert.ok(ref.error, `${label}: bencode@2 was expected to throw`)
     else assert.equal(ref.bytes.toString('latin1'), expected, `${label}: bencode@2 itself`)
@@ -414,7 +415,7 @@ test('float warning: same console.warn arguments and console.trace, once per mod
     const got = warningsOf(ENCODE_PATH, true, src)
     assert.deepEqual(got, ref, src)
   }
-  // and the reference really warns where SPEC §13 says, e.g. for booleans
+  // and the reference really warns where docs/compatibility.md ("Integers" of "The encoder") says, e.g. for booleans
   const ref = warningsOf(BENCODE_PATH, false, '[true]')
   assert.deepEqual(ref.calls[0], ['warn', 'WARNING: Possible data corruption detected with value "true":',
     'Bencoding only defines support for integers, value was converted to "1"'])

@@ -173,7 +173,10 @@ async function main () {
   const load0 = loadavg()
   const oursError = IMPLS.includes('ours') ? checkOurs() : 'not selected'
   const command = 'npm run bench' + (argv.length ? ' -- ' + argv.join(' ') : '')
-  const st0 = { startedAt, command, machine: m, oursError, oursCommit: gitHead(), load0, opts }
+  // The output path is recorded relative to the repository: committed runs (bench/data/) must not
+  // name a directory of the machine they ran on.
+  const recorded = { ...opts, json: opts.json && path.relative(ROOT, path.resolve(opts.json)) }
+  const st0 = { startedAt, command, machine: m, oursError, oursCommit: gitHead(), load0, opts: recorded }
   header(st0)
 
   const rttImpls = IMPLS.filter((i) => !(i === 'ours' && oursError))

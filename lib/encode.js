@@ -1,7 +1,7 @@
 'use strict'
 
-// Bencode encoder, byte-identical to bencode@2.0.3 `encode()` (SPEC §13), writing into one
-// reusable slab instead of concatenating a Buffer per token.
+// Bencode encoder, byte-identical to bencode@2.0.3 `encode()` (docs/compatibility.md, "The
+// encoder"), writing into one reusable slab instead of concatenating a Buffer per token.
 //
 // Exactness notes (each mirrors an observable detail of bencode@2.0.3):
 // * objects are classified in bencode's order (Buffer, ArrayBuffer view, Array, Number, Boolean,

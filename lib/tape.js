@@ -224,7 +224,8 @@ function skipValue (tape, p, end) {
 }
 
 /**
- * The text k-rpc-socket 1.11.1 puts after `'Unknown type: '` (SPEC §7 step 3), i.e.
+ * The text k-rpc-socket 1.11.1 puts after `'Unknown type: '` (docs/compatibility.md,
+ * "What happens to each received datagram", step 3), i.e.
  * `String(message && message.y && message.y.toString())`, computed without calling any method found
  * on the decoded data and without recursion (lists may nest deeply).
  *

@@ -56,7 +56,8 @@ function build (size, seed) {
     }
     pool.push(noDash(b))
   }
-  // What k-rpc-socket does with each datagram (SPEC §7), decoded here with the same bencode@2:
+  // What k-rpc-socket does with each datagram (docs/compatibility.md, "What happens to each
+  // received datagram"), decoded here with the same bencode@2:
   // 1 = a warning, 0 = silence (reply without a Buffer t) or a 'query' event.
   const warns = new Uint8Array(size)
   for (let i = 0; i < size; i++) {

@@ -1,4 +1,5 @@
-//! Bencode tokenizer with bencode@2.0.3's decoding semantics (SPEC §14), writing tape tokens.
+//! Bencode tokenizer with bencode@2.0.3's decoding semantics (docs/compatibility.md,
+//! "The decoder"), writing tape tokens.
 //!
 //! The reference decoder (`node_modules/bencode/lib/decode.js`) is lenient in many ways that remote
 //! peers can observe (through which datagrams become `query`/`response` events and through the

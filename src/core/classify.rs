@@ -1,5 +1,5 @@
-//! SPEC §7 steps 3 to 4.2: what k-rpc-socket would make of a decoded datagram before it looks at
-//! its transaction table.
+//! Steps 3 to 4.2 of docs/compatibility.md, "What happens to each received datagram": what
+//! k-rpc-socket would make of a decoded datagram before it looks at its transaction table.
 //!
 //! The reference computes `type = message && message.y && message.y.toString()` on the decoded JS
 //! value and then reads `message.t.readUInt16BE(0)`. This reproduces the outcomes that matter for

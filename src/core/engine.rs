@@ -1,6 +1,7 @@
-//! The KRPC engine of one socket: what to do with each datagram (SPEC §7), which queries are in
-//! flight and when they time out. Sans-IO: the driver (Tokio) or JS (for a user-supplied socket)
-//! passes datagrams and the current time in; records come out through the inbox.
+//! The KRPC engine of one socket: what to do with each datagram (docs/compatibility.md, "What
+//! happens to each received datagram"), which queries are in flight and when they time out.
+//! Sans-IO: the driver (Tokio) or JS (for a user-supplied socket) passes datagrams and the current
+//! time in; records come out through the inbox.
 
 use super::bencode::{self, DecodeError};
 use super::classify::{classify, Class};
@@ -180,7 +181,7 @@ impl Engine {
     }
 
     /// Decodes and classifies one datagram received at `now_ms` and queues the record JS needs
-    /// for it (SPEC §7).
+    /// for it (docs/compatibility.md, "What happens to each received datagram").
     pub fn ingest_at(&mut self, datagram: &[u8], source: Source<'_>, now_ms: u64) -> Ingested {
         self.stats.datagrams_in += 1;
         self.stats.bytes_in += datagram.len() as u64;
@@ -248,7 +249,8 @@ impl Engine {
         Ingested::Queued
     }
 
-    /// SPEC §7 step 4.3-4.5: tid 0 or not in flight, wrong source, or a match.
+    /// Steps 4.3 to 4.5 of docs/compatibility.md, "What happens to each received datagram": tid 0
+    /// or not in flight, wrong source, or a match.
     fn match_reply(&mut self, tid: u16, error: bool, source: Source<'_>) -> (i32, i32, i32, i32) {
         let found = if tid == 0 {
             None
