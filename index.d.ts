@@ -414,7 +414,10 @@ declare namespace RPC {
     badTid: number
     /** Queries that timed out. */
     timeouts: number
-    /** Datagrams dropped because JavaScript did not keep up (the inbox is capped at 8 MiB). */
+    /**
+     * Datagrams dropped because JavaScript did not keep up (the inbox is capped at 8 MiB). On the
+     * built-in socket they wait in the kernel's queue instead; this counts `opts.socket` deliveries.
+     */
     droppedInbox: number
     /** Datagrams from port 0 (dropped). */
     droppedPortZero: number
