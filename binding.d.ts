@@ -88,7 +88,7 @@ export interface EngineStats {
  * `drain`, `enqueue`, `flush`), as plain N-API functions that take an engine's `hotHandle()`
  * first: napi-rs methods cost about 200 ns more per call (src/binding/hot.rs).
  */
-export declare function hotFunctions(): Record<string, (...args: any[]) => any>
+export declare function hotFunctions(): import('./lib/native').HotFunctions
 
 /** The interned dictionary keys, in id order (id = index + 1). */
 export declare function internedKeys(): Array<string>
@@ -104,8 +104,8 @@ export interface LocalAddress {
 export declare function tapeFormat(): TapeFormat
 
 /**
- * The tape format's numbers (docs/ARCHITECTURE.md), so JS takes them from here rather than
- * restating them.
+ * The numbers shared with JS (docs/ARCHITECTURE.md: tape format, header words, send results),
+ * so JS takes them from here rather than restating them.
  */
 export interface TapeFormat {
   opMask: number
@@ -127,4 +127,18 @@ export interface TapeFormat {
   kDecodeError: number
   headerWords: number
   ipv6Flag: number
+  /** Header word indices (`H_*` in src/core/tape.rs). */
+  hKind: number
+  hSlot: number
+  hGen: number
+  hTid: number
+  hAddressStart: number
+  hAddressLen: number
+  hPort: number
+  hSize: number
+  hValueWords: number
+  /** `sendNow()`/`enqueue()` result: the address is not an IP literal (JS resolves it first). */
+  sendNotAnIp: number
+  /** `sendNow()` result: datagrams already wait for `flush()`; enqueue behind them. */
+  sendLater: number
 }

@@ -37,7 +37,16 @@ const {
   kUnknownType: K_UNKNOWN_TYPE,
   kDecodeError: K_DECODE_ERROR,
   headerWords: HEADER_WORDS,
-  ipv6Flag: IPV6_FLAG
+  ipv6Flag: IPV6_FLAG,
+  hKind: H_KIND,
+  hSlot: H_SLOT,
+  hGen: H_GEN,
+  hTid: H_TID,
+  hAddressStart: H_ADDRESS_START,
+  hAddressLen: H_ADDRESS_LEN,
+  hPort: H_PORT,
+  hSize: H_SIZE,
+  hValueWords: H_VALUE_WORDS
 } = native.tapeFormat()
 
 const kState = Symbol('krpc.state')
@@ -378,29 +387,29 @@ function dispatch (self, state, bytes, tape, pos, end, givenRinfo) {
   let lastAddress = ''
   while (pos < end) {
     if (self.destroyed) return
-    const kind = tape[pos]
-    const slot = tape[pos + 1]
-    const gen = tape[pos + 2]
-    const tid = tape[pos + 3]
-    const n = tape[pos + 8]
+    const kind = tape[pos + H_KIND]
+    const slot = tape[pos + H_SLOT]
+    const gen = tape[pos + H_GEN]
+    const tid = tape[pos + H_TID]
+    const n = tape[pos + H_VALUE_WORDS]
     const valueStart = pos + HEADER_WORDS
     const next = valueStart + n
 
     let rinfo = givenRinfo
     if (rinfo === null) {
-      const addressStart = tape[pos + 4]
+      const addressStart = tape[pos + H_ADDRESS_START]
       if (addressStart !== lastAddressStart) {
         lastAddressStart = addressStart
-        lastAddress = bytes.latin1Slice(addressStart, addressStart + (tape[pos + 5] & 0xffff))
+        lastAddress = bytes.latin1Slice(addressStart, addressStart + (tape[pos + H_ADDRESS_LEN] & 0xffff))
       }
       rinfo = runtimeRinfo === null
         ? {
             address: lastAddress,
-            family: (tape[pos + 5] & IPV6_FLAG) ? 'IPv6' : 'IPv4',
-            port: tape[pos + 6],
-            size: tape[pos + 7]
+            family: (tape[pos + H_ADDRESS_LEN] & IPV6_FLAG) ? 'IPv6' : 'IPv4',
+            port: tape[pos + H_PORT],
+            size: tape[pos + H_SIZE]
           }
-        : runtimeRinfo(lastAddress, (tape[pos + 5] & IPV6_FLAG) ? 'IPv6' : 'IPv4', tape[pos + 6], tape[pos + 7])
+        : runtimeRinfo(lastAddress, (tape[pos + H_ADDRESS_LEN] & IPV6_FLAG) ? 'IPv6' : 'IPv4', tape[pos + H_PORT], tape[pos + H_SIZE])
     }
 
     try {

@@ -67,3 +67,16 @@ test('a handle keeps its engine state alive after the engine object is collected
   assert.strictEqual(hot.lookup(handle, tid), Math.floor(registered / 65536))
   assert.strictEqual(hot.pendingBytes(handle), -1)
 })
+
+test('lib/native.d.ts declares exactly the hot functions the engine makes, and createEngine binds each', () => {
+  const fs = require('fs')
+  const path = require('path')
+  const typings = fs.readFileSync(path.join(__dirname, '..', 'lib', 'native.d.ts'), 'utf8')
+  const body = /export interface HotFunctions \{([\s\S]*?)\n\}/.exec(typings)
+  assert.ok(body, 'lib/native.d.ts has interface HotFunctions')
+  const declared = [...body[1].matchAll(/^ {2}(\w+) \(h: EngineHandle/gm)].map(m => m[1]).sort()
+  assert.deepStrictEqual(declared, Object.keys(hot).sort())
+  const engine = native.createEngine(false)
+  for (const name of declared) assert.strictEqual(typeof engine[name], 'function', name)
+  engine.close()
+})

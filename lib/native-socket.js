@@ -16,9 +16,9 @@ const UNBOUND = 0
 const BINDING = 1
 const BOUND = 2
 
-// Rust's marker for "not an IP literal: resolve it and call again".
-const SEND_NOT_AN_IP = -1000000
-const SEND_LATER = -1000001
+// Send results beyond bytes and -errno, as the engine numbers them: "not an IP literal: resolve
+// it and call again", and "datagrams wait for flush(): enqueue behind them".
+const { sendNotAnIp: SEND_NOT_AN_IP, sendLater: SEND_LATER } = require('./native').tapeFormat()
 
 const kState = Symbol('krpc.nativeSocketState')
 

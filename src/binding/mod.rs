@@ -45,7 +45,8 @@ pub fn interned_keys() -> Vec<&'static str> {
 /// first: napi-rs methods cost about 200 ns more per call (src/binding/hot.rs).
 #[napi(
     catch_unwind,
-    ts_return_type = "Record<string, (...args: any[]) => any>"
+    // Raw N-API functions, which napi-rs cannot describe: typed by hand in lib/native.d.ts.
+    ts_return_type = "import('./lib/native').HotFunctions"
 )]
 pub fn hot_functions(env: &Env) -> napi::Result<Unknown<'_>> {
     // SAFETY: on the JS thread of this call; the value is live for its scope.
@@ -55,8 +56,8 @@ pub fn hot_functions(env: &Env) -> napi::Result<Unknown<'_>> {
     }
 }
 
-/// The tape format's numbers (docs/ARCHITECTURE.md), so JS takes them from here rather than
-/// restating them.
+/// The numbers shared with JS (docs/ARCHITECTURE.md: tape format, header words, send results),
+/// so JS takes them from here rather than restating them.
 #[napi(object)]
 pub struct TapeFormat {
     pub op_mask: i32,
@@ -78,6 +79,20 @@ pub struct TapeFormat {
     pub k_decode_error: i32,
     pub header_words: u32,
     pub ipv6_flag: i32,
+    /// Header word indices (`H_*` in src/core/tape.rs).
+    pub h_kind: u32,
+    pub h_slot: u32,
+    pub h_gen: u32,
+    pub h_tid: u32,
+    pub h_address_start: u32,
+    pub h_address_len: u32,
+    pub h_port: u32,
+    pub h_size: u32,
+    pub h_value_words: u32,
+    /// `sendNow()`/`enqueue()` result: the address is not an IP literal (JS resolves it first).
+    pub send_not_an_ip: i32,
+    /// `sendNow()` result: datagrams already wait for `flush()`; enqueue behind them.
+    pub send_later: i32,
 }
 
 /// The tape format.
@@ -104,6 +119,17 @@ pub fn tape_format() -> TapeFormat {
         k_decode_error: K_DECODE_ERROR,
         header_words: HEADER_WORDS as u32,
         ipv6_flag: crate::core::engine::IPV6_FLAG,
+        h_kind: H_KIND as u32,
+        h_slot: H_SLOT as u32,
+        h_gen: H_GEN as u32,
+        h_tid: H_TID as u32,
+        h_address_start: H_ADDRESS_START as u32,
+        h_address_len: H_ADDRESS_LEN as u32,
+        h_port: H_PORT as u32,
+        h_size: H_SIZE as u32,
+        h_value_words: H_VALUE_WORDS as u32,
+        send_not_an_ip: hot::SEND_NOT_AN_IP,
+        send_later: hot::SEND_LATER,
     }
 }
 

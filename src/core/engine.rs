@@ -9,6 +9,7 @@ use super::inbox::Inbox;
 use super::rate_limit::{Blocker, RateLimit};
 use super::stats::Stats;
 use super::tape::{
+    H_ADDRESS_LEN, H_ADDRESS_START, H_GEN, H_KIND, H_PORT, H_SIZE, H_SLOT, H_TID, H_VALUE_WORDS,
     K_DECODE_ERROR, K_ERROR_REPLY, K_QUERY, K_RESPONSE, K_SHORT_TID, K_UNEXPECTED_TID,
     K_UNKNOWN_TYPE, K_WRONG_SOURCE, T_BYTES,
 };
@@ -235,17 +236,15 @@ impl Engine {
 
         let value_words = self.inbox.tape.len() - value_start;
         let header = &mut self.inbox.tape[record.header..value_start];
-        header.copy_from_slice(&[
-            kind,
-            slot,
-            gen,
-            tid,
-            address_start as i32,
-            address_len as i32 | if source.ipv6 { IPV6_FLAG } else { 0 },
-            i32::from(source.port),
-            datagram.len() as i32,
-            value_words as i32,
-        ]);
+        header[H_KIND] = kind;
+        header[H_SLOT] = slot;
+        header[H_GEN] = gen;
+        header[H_TID] = tid;
+        header[H_ADDRESS_START] = address_start as i32;
+        header[H_ADDRESS_LEN] = address_len as i32 | if source.ipv6 { IPV6_FLAG } else { 0 };
+        header[H_PORT] = i32::from(source.port);
+        header[H_SIZE] = datagram.len() as i32;
+        header[H_VALUE_WORDS] = value_words as i32;
         Ingested::Queued
     }
 

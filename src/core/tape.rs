@@ -43,6 +43,26 @@ pub const K_DECODE_ERROR: i32 = 8;
 /// Number of words in a record header.
 pub const HEADER_WORDS: usize = 9;
 
+// The words of a record header, by index (JS reads them by these indices, from `tapeFormat()`).
+/// Record kind (`K_*`).
+pub const H_KIND: usize = 0;
+/// Slot of the matched request, or -1.
+pub const H_SLOT: usize = 1;
+/// Generation of the matched request (0 when none).
+pub const H_GEN: usize = 2;
+/// Transaction id of a reply, or -1.
+pub const H_TID: usize = 3;
+/// Offset of the source address text in the batch bytes.
+pub const H_ADDRESS_START: usize = 4;
+/// Length of the address text (low 16 bits), `IPV6_FLAG` set for an IPv6 source.
+pub const H_ADDRESS_LEN: usize = 5;
+/// Source port.
+pub const H_PORT: usize = 6;
+/// Datagram size in bytes (`rinfo.size`).
+pub const H_SIZE: usize = 7;
+/// Number of value words after the header.
+pub const H_VALUE_WORDS: usize = 8;
+
 /// The opcode of a value word.
 #[inline]
 pub fn opcode(word: i32) -> i32 {
