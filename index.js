@@ -479,7 +479,8 @@ function deliver (self, state, kind, slot, gen, tid, bytes, tape, valueStart, va
       self.emit('warning', shortTidError())
       return
     case K_UNKNOWN_TYPE:
-      self.emit('warning', warningError('Unknown type: ' + recordTypeString(bytes, tape, valueStart, valueEnd, KEYS)))
+      // For this kind the slot and gen words hold the `y` value's range (docs/ARCHITECTURE.md).
+      self.emit('warning', warningError('Unknown type: ' + recordTypeString(bytes, tape, valueStart, valueEnd, KEYS, slot, gen)))
       return
     case K_DECODE_ERROR: {
       const start = tape[valueStart + 1]

@@ -7,7 +7,8 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const bencode = require('bencode')
-const { buildValue, typeString, recordTypeString, T_DICT, T_LIST, T_END, T_BYTES, T_INT, T_FLOAT, T_KEY, T_RAWKEY } = require('../lib/tape')
+const { buildValue, typeString, recordTypeString, FORMAT, T_DICT, T_LIST, T_END, T_BYTES, T_INT, T_FLOAT, T_KEY, T_RAWKEY } = require('../lib/tape')
+const native = require('../lib/native')
 
 // The interned key order of docs/ARCHITECTURE.md (id 0 unused).
 const KEYS = [undefined, ...'t y q a r e id info_hash target nodes nodes6 values token want port implied_port name v ip ro interval num samples seq sig k salt cas'.split(' ')]
@@ -93,9 +94,25 @@ function build (datagram) {
   tape.set(words, 3)
   return {
     value: buildValue(batch, tape, 3, 3 + words.length, KEYS),
-    batch,
-    typeText: recordTypeString(batch, tape, 3, 3 + words.length, KEYS)
+    batch
   }
+}
+
+// The warning text of a datagram of unknown type as index.js makes it: through the real engine,
+// which locates the root dict's `y` (header words slot and gen) while classifying.
+const typeEngine = native.createEngine(false)
+const ENGINE_KEYS = [undefined].concat(native.internedKeys())
+function engineTypeText (datagram) {
+  typeEngine.ingest(datagram, '127.0.0.1', 6881, false)
+  const bytes = Buffer.alloc(typeEngine.pendingBytes())
+  let tape = new Int32Array(1 << 12)
+  if (typeEngine.drain(tape, bytes) === -1) {
+    tape = new Int32Array(-tape[0] * 2)
+    typeEngine.drain(tape, bytes)
+  }
+  const start = 1 + FORMAT.headerWords
+  const end = start + tape[1 + FORMAT.hValueWords]
+  return recordTypeString(bytes, tape, start, end, ENGINE_KEYS, tape[1 + FORMAT.hSlot], tape[1 + FORMAT.hGen])
 }
 
 // Structural equality with bencode@2's value: real Buffers sharing the batch memory, plain objects
@@ -116,6 +133,11 @@ function assertSame (got, ref, batch, where = 'value') {
   } else {
     assert.ok(Object.is(got, ref), `${where}: ${got} vs ${ref}`)
   }
+}
+
+function isKrpcType (message) {
+  const y = message && typeof message === 'object' && !Array.isArray(message) && !Buffer.isBuffer(message) ? message.y : undefined
+  return Buffer.isBuffer(y) && y.length === 1 && 'qre'.includes(String.fromCharCode(y[0]))
 }
 
 function referenceType (message) {
@@ -303,12 +325,13 @@ test('fixed datagrams: same values as bencode@2, typeString as k-rpc-socket', ()
   for (const text of FIXED) {
     const datagram = Buffer.from(text, 'latin1')
     const ref = bencode.decode(datagram)
-    const { value, batch, typeText } = build(datagram)
+    const { value, batch } = build(datagram)
     assertSame(value, ref, batch, text)
     const r = referenceType(ref)
     if (!r.error) {
       assert.equal('Unknown type: ' + typeString(value), r.text, text)
-      assert.equal('Unknown type: ' + typeText, r.text, text)
+      // (classified as q/r/e, a datagram gets no such warning: its type text is not asked for)
+      if (!isKrpcType(ref)) assert.equal('Unknown type: ' + engineTypeText(datagram), r.text, text)
       assert.equal('Unknown type: ' + typeString(ref), r.text, text)
       compared++
     }

@@ -149,78 +149,29 @@ function buildValue (bytes, tape, pos, end, keys) {
  * `typeString(buildValue(bytes, tape, pos, end, keys))` without building the record: only the
  * value of a root dict's `y` is built. A datagram of unknown type is reported by this text alone,
  * and building all of it (a list nested 500 deep, say) cost more than the rest of its handling.
+ * The engine found that value while classifying the datagram and hands over its token range
+ * (docs/ARCHITECTURE.md, "Tape format": the slot and gen words of a K_UNKNOWN_TYPE record), so
+ * the datagram is not walked a second time here.
  *
  * @param {Buffer} bytes the batch bytes
  * @param {Int32Array} tape the tape words
  * @param {number} pos index of the first value word of the record
  * @param {number} end index one past its last value word
  * @param {string[]} keys interned key strings indexed by id
+ * @param {number} yStart start of the root dict's `y` value, relative to `pos`, or -1 for none
+ * @param {number} yEnd one past its end, relative to `pos`
  * @returns {string}
  */
-function recordTypeString (bytes, tape, pos, end, keys) {
+function recordTypeString (bytes, tape, pos, end, keys, yStart, yEnd) {
   if (pos >= end) return typeString(null)
   const op = tape[pos] & OP_MASK
   // A list or a byte string is truthy and has no `y`; a number may be falsy: build it (cheap).
   if (op === T_LIST || op === T_BYTES) return 'undefined'
   if (op !== T_DICT) return typeString(buildValue(bytes, tape, pos, end, keys))
-  let yStart = -1
-  let yEnd = -1
-  let p = pos + 1
-  while (p < end && (tape[p] & OP_MASK) !== T_END) {
-    const w = tape[p]
-    let isY
-    if ((w & OP_MASK) === T_KEY) {
-      isY = keys[w >>> 4] === 'y'
-      p++
-    } else if ((w & OP_MASK) === T_RAWKEY) {
-      isY = tape[p + 2] === 1 && bytes[tape[p + 1]] === 0x79
-      p += 3
-    } else {
-      throw corrupt(p, 'expected a key')
-    }
-    const valueStart = p
-    p = skipValue(tape, p, end)
-    // A repeated key: the last assignment wins, as in buildValue and bencode@2.
-    if (isY) {
-      yStart = valueStart
-      yEnd = p
-    }
-  }
-  if (yStart === -1) return 'undefined'
-  const y = buildValue(bytes, tape, yStart, yEnd, keys)
+  if (yStart < 0) return 'undefined'
+  if (yEnd > end - pos || yStart >= yEnd) throw corrupt(pos, 'y range out of the record')
+  const y = buildValue(bytes, tape, pos + yStart, pos + yEnd, keys)
   return y ? valueText(y) : String(y)
-}
-
-// The index one past the value that starts at `p`, containers included.
-function skipValue (tape, p, end) {
-  let depth = 0
-  do {
-    switch (tape[p] & OP_MASK) {
-      case T_DICT:
-      case T_LIST:
-        depth++
-        p++
-        break
-      case T_END:
-        depth--
-        p++
-        break
-      case T_KEY:
-        p++
-        break
-      case T_INT:
-        p += 2
-        break
-      case T_BYTES:
-      case T_RAWKEY:
-      case T_FLOAT:
-        p += 3
-        break
-      default:
-        throw corrupt(p, 'unknown opcode ' + (tape[p] & OP_MASK))
-    }
-  } while (depth > 0 && p < end)
-  return p
 }
 
 /**

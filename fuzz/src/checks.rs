@@ -17,10 +17,10 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::core::bencode::{tokenize, DecodeError, MAX_DEPTH};
-use crate::core::classify::{classify, Class};
+use crate::core::classify::{classify, y_value_range, Class};
 use crate::core::engine::{Engine, Ingested, Source};
 use crate::core::inbox::{MAX_INBOX_BYTES, MAX_INBOX_WORDS};
-use crate::core::keys::{intern, INTERNED_KEYS};
+use crate::core::keys::{intern, INTERNED_KEYS, KEY_Y};
 use crate::core::tape::{
     float_from_words, key_id, opcode, HEADER_WORDS, K_DECODE_ERROR, K_ERROR_REPLY, K_QUERY,
     K_RESPONSE, K_SHORT_TID, K_UNEXPECTED_TID, K_UNKNOWN_TYPE, K_WRONG_SOURCE, T_BYTES, T_DICT,
@@ -621,6 +621,15 @@ impl Harness {
                     }
                     Class::Other => {
                         expected.kind = K_UNKNOWN_TYPE;
+                        // The slot and gen words carry the root dict's `y` value range; the word
+                        // before it must be the `y` key.
+                        if let Some((start, end)) = y_value_range(t, datagram, 0) {
+                            assert!(start >= 2 && start < end && end <= t.len(), "{}", ctx());
+                            assert_eq!(t[start - 1], T_KEY | (KEY_Y << 4) as i32, "{}", ctx());
+                            (expected.slot, expected.gen) = (start as i32, end as i32);
+                        } else {
+                            (expected.slot, expected.gen) = (-1, -1);
+                        }
                         false
                     }
                     Class::ShortTid => {

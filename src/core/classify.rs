@@ -60,6 +60,14 @@ pub fn classify(tokens: &[i32], input: &[u8], base: u32) -> Class {
     }
 }
 
+/// The token range `[start, end)` of the top-level `y` value, for the text of an unknown-type
+/// warning: JS builds only that value instead of walking the datagram again. `None` when the
+/// value is not a dict, has no `y`, or the tokens are malformed.
+pub fn y_value_range(tokens: &[i32], input: &[u8], base: u32) -> Option<(usize, usize)> {
+    let start = top_level_y_t(tokens, input, base)?.0?;
+    Some((start, skip(tokens, start)?))
+}
+
 /// Token indices of the values of the top-level `y` and `t` keys; `None` when the value is not a
 /// dict or the tokens are malformed. Later duplicates win, as with JS property assignment.
 fn top_level_y_t(
@@ -308,5 +316,42 @@ mod tests {
         assert_eq!(classify(&tokens, input, 0), reply(0x6162));
         let tokens = [T_DICT, T_RAWKEY, 1, 1, T_BYTES, 1, 1, T_END];
         assert_eq!(classify(&tokens, input, 0), Class::Other);
+    }
+
+    #[test]
+    fn the_y_value_range_is_where_the_root_dicts_last_y_is() {
+        let cases: [(&[u8], Option<&[u8]>); 6] = [
+            (b"d1:yli1ei2eee", Some(b"li1ei2ee")),
+            (b"d1:a1:x1:y1:ze", Some(b"1:z")),
+            (b"d1:y1:a1:yd1:b1:cee", Some(b"d1:b1:ce")),
+            (b"d1:a1:xe", None),
+            (b"l1:ye", None),
+            (b"i5e", None),
+        ];
+        for (input, expected) in cases {
+            let mut tokens = Vec::new();
+            crate::core::bencode::tokenize(input, 0, &mut tokens).unwrap();
+            let range = y_value_range(&tokens, input, 0);
+            let Some(expected) = expected else {
+                assert_eq!(range, None, "{}", String::from_utf8_lossy(input));
+                continue;
+            };
+            let (start, end) = range.unwrap();
+            let mut want = Vec::new();
+            crate::core::bencode::tokenize(expected, 0, &mut want).unwrap();
+            // Same token shape (offsets differ: they point into different inputs).
+            let ops = |t: &[i32]| {
+                t.iter()
+                    .map(|w| crate::core::tape::opcode(*w))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                end - start,
+                want.len(),
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+            assert_eq!(ops(&tokens[start..end])[0], ops(&want)[0]);
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! time in; records come out through the inbox.
 
 use super::bencode::{self, DecodeError};
-use super::classify::{classify, Class};
+use super::classify::{classify, y_value_range, Class};
 use super::inbox::Inbox;
 use super::rate_limit::{Blocker, RateLimit};
 use super::stats::Stats;
@@ -218,7 +218,12 @@ impl Engine {
                     let tokens = &self.inbox.tape[value_start..];
                     match classify(tokens, datagram, base as u32) {
                         Class::Query => (K_QUERY, -1, 0, -1),
-                        Class::Other => (K_UNKNOWN_TYPE, -1, 0, -1),
+                        // The slot and gen words carry the `y` value's token range,
+                        // relative to the value (docs/ARCHITECTURE.md, "Tape format").
+                        Class::Other => match y_value_range(tokens, datagram, base as u32) {
+                            Some((start, end)) => (K_UNKNOWN_TYPE, start as i32, end as i32, -1),
+                            None => (K_UNKNOWN_TYPE, -1, -1, -1),
+                        },
                         Class::ShortTid => {
                             self.inbox.tape.truncate(value_start);
                             self.inbox.bytes.truncate(base);
