@@ -2,7 +2,9 @@
 'use strict'
 // Benchmark orchestrator: `npm run bench` (full, ~7 min on 2 vCPU) or `npm run bench -- --quick` (~1.5 min).
 // Every measurement runs as a fresh child process (no shared heap/JIT state); for each configuration
-// the implementations alternate ours, ref, floor, ours, ref, floor, ... and the table shows medians.
+// the implementations alternate ours, ref, floor, native, ours, ref, ... and the table shows medians.
+// native (bench/native, Rust + tokio) is built once here with cargo, and skipped if cargo is missing;
+// it runs the ping and get_peers round trips only.
 //
 // Options:
 //   --quick            1 run per cell, short windows
@@ -10,7 +12,7 @@
 //   --duration MS      measured window of the round-trip scenarios (default 1500; quick 600)
 //   --warmup MS        unmeasured warm-up before it (default 400; quick 200)
 //   --only REGEX       only configurations whose label matches, e.g. 'ping', '2p', 'storm|flood'
-//   --impls LIST       subset of ours,ref,floor (default all)
+//   --impls LIST       subset of ours,ref,floor,native (default all)
 //   --json FILE        also write the raw runs there (default bench/results/latest.json)
 //   --from FILE        print the tables of a saved run again (no measurement)
 //   --runtime NAME     run the scenario processes under bun or deno (the binaries of the optional
@@ -23,6 +25,7 @@ const parseArgs = require('./lib/args')
 const { median, max } = require('./lib/stats')
 const { fmt, render } = require('./lib/table')
 const { ROOT, refVersion } = require('./lib/impls')
+const native = require('./lib/native')
 
 const argv = process.argv.slice(2)
 const quick = argv.includes('--quick')
@@ -35,7 +38,7 @@ const opts = parseArgs(argv, {
   floodBaseline: quick ? 500 : 1000,
   stormCount: 50000,
   only: '',
-  impls: 'ours,ref,floor',
+  impls: 'ours,ref,floor,native',
   json: path.join(__dirname, 'results', 'latest.json')
 })
 const IMPLS = String(opts.impls).split(',')
@@ -140,6 +143,8 @@ for (const workload of ['ping', 'find_node', 'get_peers']) {
     }
   }
 }
+// The native floor answers the two workloads of issue 12's targets (the smallest and the largest reply).
+const NATIVE_WORKLOADS = ['ping', 'get_peers']
 const selected = rttConfigs.filter((c) => !only || only.test(c.label))
 const doStorm = !only || only.test('timeout_storm')
 const doFlood = !only || only.test('garbage_flood')
@@ -150,6 +155,7 @@ function header (st) {
   console.log(`command: ${st.command}`)
   console.log(`machine: ${m.cpu}, ${m.mem_gb} GB, ${m.os}, ${m.runtime || 'Node ' + m.node}`)
   console.log(`ours: @dwdht/krpc-socket ${m.ours}${st.oursError ? '  -> n/a (load error): ' + st.oursError : ''}${st.oursCommit ? ' (git ' + st.oursCommit + ')' : ''}; ref: ${m.ref}`)
+  if (st.nativeError !== undefined) console.log(`native: bench/native (Rust, tokio current-thread)${st.nativeError ? '  -> n/a: ' + st.nativeError : ''}`)
   console.log(`runs per cell: ${st.opts.runs}; rtt window ${st.opts.warmup} ms warm-up + ${st.opts.duration} ms; loadavg at start: ${st.load0}`)
   console.log('')
 }
@@ -172,13 +178,15 @@ async function main () {
   const m = machine()
   const load0 = loadavg()
   const oursError = IMPLS.includes('ours') ? checkOurs() : 'not selected'
+  const nativeError = IMPLS.includes('native') ? native.build((t) => process.stderr.write(t)) : 'not selected'
   const command = 'npm run bench' + (argv.length ? ' -- ' + argv.join(' ') : '')
-  const st0 = { startedAt, command, machine: m, oursError, oursCommit: gitHead(), load0, opts }
+  const st0 = { startedAt, command, machine: m, oursError, nativeError, oursCommit: gitHead(), load0, opts }
   header(st0)
 
-  const rttImpls = IMPLS.filter((i) => !(i === 'ours' && oursError))
-  const rpcImpls = rttImpls.filter((i) => i !== 'floor')
-  const total = selected.length * opts.runs * rttImpls.length + (doStorm ? opts.runs * rpcImpls.length : 0) + (doFlood ? opts.runs * rpcImpls.length : 0)
+  const rttImpls = IMPLS.filter((i) => !(i === 'ours' && oursError) && !(i === 'native' && nativeError))
+  const rpcImpls = rttImpls.filter((i) => i !== 'floor' && i !== 'native')
+  const implsFor = (c) => rttImpls.filter((i) => i !== 'native' || NATIVE_WORKLOADS.includes(c.workload))
+  const total = selected.reduce((a, c) => a + implsFor(c).length, 0) * opts.runs + (doStorm ? opts.runs * rpcImpls.length : 0) + (doFlood ? opts.runs * rpcImpls.length : 0)
   let n = 0
   const t0 = Date.now()
   const progress = (label, res) => {
@@ -196,7 +204,7 @@ async function main () {
   for (const c of selected) {
     raw.rtt[c.label] = {}
     for (let r = 0; r < opts.runs; r++) {
-      for (const impl of rttImpls) {
+      for (const impl of implsFor(c)) {
         const args = ['--impl', impl, '--workload', c.workload, '--inflight', String(c.inflight), '--topo', c.topo,
           '--warmup', String(opts.warmup), '--duration', String(opts.duration)]
         const res = await runChild('rtt.js', args, opts.warmup + opts.duration + 20000)
@@ -241,16 +249,47 @@ async function main () {
   }
 }
 
+// Issue 12's targets, as ratios of the medians of this run (null where a cell is missing).
+function issue12Targets (cellVals, cols) {
+  const at = (label, impl, key) => {
+    const v = cellVals[label] && cellVals[label][impl]
+    const i = cols.findIndex((c) => c[1] === key)
+    return v && v[i] !== null && v[i] !== undefined ? v[i] : null
+  }
+  const r = (label, a, b, key) => {
+    const x = at(label, a, key)
+    const y = at(label, b, key)
+    return x === null || y === null || !y ? null : x / y
+  }
+  const P = 'rtt ping 16 2p'
+  const G = 'rtt get_peers 16 2p'
+  const perSide = (label) => [r(label, 'ours', 'native', 'client_main_ms_per_1k'), r(label, 'ours', 'native', 'srv_main_ms_per_1k')]
+  const lines = []
+  const row = (what, v, target, ok) => lines.push(`| ${what} | ${v === null ? 'n/a' : v} | ${target} | ${v === null ? '-' : ok ? 'yes' : 'no'} |`)
+  const q = r(P, 'ours', 'native', 'qps')
+  row('ping 16/2p q/s, ours/native', q === null ? null : q.toFixed(2), '>= 0.6', q >= 0.6)
+  const g = r(G, 'ours', 'floor', 'qps')
+  row('get_peers 16/2p q/s, ours/floor (dgram)', g === null ? null : g.toFixed(2), '>= 1.0', g >= 1.0)
+  for (const [label, name, lim] of [[P, 'ping', 1.5], [G, 'get_peers', 2.0]]) {
+    const [cl, sv] = perSide(label)
+    const txt = cl === null || sv === null ? null : `client ${cl.toFixed(2)}, server ${sv.toFixed(2)}`
+    row(`${name} 16/2p main-thread CPU per query per side, ours/native`, txt, `<= ${lim}`, cl <= lim && sv <= lim)
+  }
+  if (lines.every((l) => l.includes('| n/a |'))) return null
+  return ['## Issue 12 targets (ratios of this run\'s medians)\n', '| target | measured | goal | met? |', '|:--|--:|--:|:--|', ...lines, ''].join('\n')
+}
+
 function report (st) {
-  const { raw, oursError, load0, load1 } = st
+  const { raw, oursError, nativeError, load0, load1 } = st
   const IMPLS = st.impls || ['ours', 'ref', 'floor']
   const selected = rttConfigs.filter((c) => (st.selected || Object.keys(raw.rtt)).includes(c.label))
   const doStorm = st.doStorm !== undefined ? st.doStorm : Object.keys(raw.storm).length > 0
   const doFlood = st.doFlood !== undefined ? st.doFlood : Object.keys(raw.flood).length > 0
   const opts = Object.assign({ runs: 3, stormCount: 50000, floodDuration: 3000 }, st.opts)
-  const rpcImpls = IMPLS.filter((i) => i !== 'floor' && !(i === 'ours' && oursError))
+  const rpcImpls = IMPLS.filter((i) => i !== 'floor' && i !== 'native' && !(i === 'ours' && oursError))
   const report = []
-  const na = (impl) => impl === 'ours' && oursError ? 'n/a (load error)' : null
+  const na = (impl) => impl === 'ours' && oursError ? 'n/a (load error)'
+    : impl === 'native' && nativeError ? 'n/a (' + nativeError.slice(0, 60) + ')' : null
   // Median of a field over the successful runs; a cell with no successful run shows why.
   const med = (runs, key) => median((runs || []).filter((x) => x.ok).map((x) => x[key]))
   const failed = (runs) => {
@@ -264,15 +303,23 @@ function report (st) {
   if (selected.length) {
     const cols = [['q/s', 'qps'], ['p50 us', 'p50_us'], ['p99 us', 'p99_us'], ['p999 us', 'p999_us'],
       ['CPU ms/1k q', 'cpu_ms_per_1k'], ['main ms/1k q', 'main_ms_per_1k'], ['srv CPU ms/1k q', 'srv_cpu_ms_per_1k'],
+      ['cli main ms/1k q', 'client_main_ms_per_1k'], ['srv main ms/1k q', 'srv_main_ms_per_1k'],
       ['peak RSS MB', 'rss_mb']]
     const headers = ['scenario', 'in flight', 'topology', 'impl', ...cols.map((c) => c[0]), 'other CPU % (max)', 'errors']
     const rows = []
+    const cellVals = {}
+    const ratioRow = (lead, vals, a, b) => {
+      if (vals[b] && IMPLS.includes(a)) {
+        rows.push([...lead, `${a}/${b}`, ...cols.map((_, i) => vals[a] ? fmt(ratio(vals[a][i], vals[b][i]), 2) : 'n/a'), '', ''])
+      }
+    }
     for (const c of selected) {
       const per = raw.rtt[c.label]
       const lead = [c.workload, String(c.inflight), c.topo === '1p' ? '1 process' : '2 processes']
-      const vals = {}
-      for (const impl of ['ours', 'ref', 'floor']) {
+      const vals = cellVals[c.label] = {}
+      for (const impl of ['ours', 'ref', 'floor', 'native']) {
         if (!IMPLS.includes(impl)) continue
+        if (impl === 'native' && !nativeError && !per[impl]) continue // not a native workload
         const why = na(impl) || failed(per[impl])
         if (why) {
           rows.push([...lead, impl, why, ...cols.slice(1).map(() => '-'), '-', '-'])
@@ -282,10 +329,7 @@ function report (st) {
         const okRuns = per[impl].filter((x) => x.ok)
         const errs = okRuns.reduce((a, x) => a + (x.errors_total || 0) + (x.lost || 0), 0) + (per[impl].length - okRuns.length)
         rows.push([...lead, impl, ...vals[impl].map((v) => fmt(v)), fmt(max(per[impl].map((x) => x.other_cpu_pct)), 0), String(errs)])
-        if (impl === 'ref' && IMPLS.includes('ours')) {
-          const o = vals.ours
-          rows.push([...lead, 'ours/ref', ...cols.map((_, i) => o ? fmt(ratio(o[i], vals.ref[i]), 2) : 'n/a'), '', ''])
-        }
+        if (impl !== 'ours') ratioRow(lead, vals, 'ours', impl)
       }
     }
     report.push('## Round trips (medians of ' + opts.runs + ' runs)\n')
@@ -295,8 +339,11 @@ function report (st) {
     report.push('"srv CPU" is the server process alone (2-process rows). "other CPU %" is the busy time of the rest of the machine')
     report.push('during the window (as % of all CPUs), the highest over the runs: a large value marks a noisy cell.')
     report.push('ours/ref < 1 is better for latency and CPU, > 1 is better for q/s. "errors" = timeouts + lost datagrams + failed runs,')
-    report.push('summed over all runs, warm-up and drain included.')
+    report.push('summed over all runs, warm-up and drain included. "cli main"/"srv main": main-thread CPU of each side alone')
+    report.push('(2-process rows; for native, the thread that runs its current-thread tokio runtime and does all its socket work).')
     report.push('')
+    const t = issue12Targets(cellVals, cols)
+    if (t) report.push(t)
   }
 
   // ---- timeout storm
