@@ -12,8 +12,10 @@ function killAll () {
 }
 process.on('exit', killAll)
 
-function forkServer (impl, workload, extraExecArgv, rcvbuf) {
-  const child = fork(path.join(__dirname, 'server-child.js'), [impl, workload, String(rcvbuf || 0)], {
+// script: another server of the same IPC protocol (dht-serve-child.js); its second argument is
+// then whatever that script takes in place of the workload.
+function forkServer (impl, workload, extraExecArgv, rcvbuf, script) {
+  const child = fork(path.join(__dirname, script || 'server-child.js'), [impl, workload, String(rcvbuf || 0)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     execArgv: extraExecArgv || []
   })
