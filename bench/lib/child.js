@@ -15,7 +15,12 @@ process.on('exit', killAll)
 // script: another server of the same IPC protocol (dht-serve-child.js); its second argument is
 // then whatever that script takes in place of the workload.
 function forkServer (impl, workload, extraExecArgv, rcvbuf, script) {
-  const child = fork(path.join(__dirname, script || 'server-child.js'), [impl, workload, String(rcvbuf || 0)], {
+  return forkScript(script || 'server-child.js', [impl, workload, String(rcvbuf || 0)], extraExecArgv)
+}
+
+// Any script of lib/ that speaks this IPC ({type:'ready'} first, replies by type, 'exit').
+function forkScript (script, args, extraExecArgv) {
+  const child = fork(path.join(__dirname, script), args, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     execArgv: extraExecArgv || []
   })
@@ -67,4 +72,4 @@ function forkServer (impl, workload, extraExecArgv, rcvbuf, script) {
   return { child, wait, request, stop }
 }
 
-module.exports = { forkServer, killAll }
+module.exports = { forkServer, forkScript, killAll }
