@@ -37,6 +37,9 @@ const opts = parseArgs(argv, {
   floodDuration: quick ? 1500 : 3000,
   floodBaseline: quick ? 500 : 1000,
   stormCount: 50000,
+  serveDuration: quick ? 1000 : 3000,
+  swarmLookups: quick ? 20 : 50,
+  crawlBatches: quick ? '100,1000' : '100,300,1000',
   only: '',
   impls: 'ours,ref,floor,native',
   json: path.join(__dirname, 'results', 'latest.json')
@@ -148,6 +151,11 @@ const NATIVE_WORKLOADS = ['ping', 'get_peers']
 const selected = rttConfigs.filter((c) => !only || only.test(c.label))
 const doStorm = !only || only.test('timeout_storm')
 const doFlood = !only || only.test('garbage_flood')
+// End to end with bittorrent-dht 11, and the crawler-shaped load (ours and ref only).
+const doServe = !only || only.test('dht_serve')
+const doSwarm = !only || only.test('dht_swarm')
+const doCrawl = !only || only.test('crawl')
+const CRAWL_BATCHES = String(opts.crawlBatches).split(',').map(Number)
 
 function header (st) {
   const m = st.machine
@@ -186,7 +194,9 @@ async function main () {
   const rttImpls = IMPLS.filter((i) => !(i === 'ours' && oursError) && !(i === 'native' && nativeError))
   const rpcImpls = rttImpls.filter((i) => i !== 'floor' && i !== 'native')
   const implsFor = (c) => rttImpls.filter((i) => i !== 'native' || NATIVE_WORKLOADS.includes(c.workload))
-  const total = selected.reduce((a, c) => a + implsFor(c).length, 0) * opts.runs + (doStorm ? opts.runs * rpcImpls.length : 0) + (doFlood ? opts.runs * rpcImpls.length : 0)
+  const e2eCells = (doServe ? 1 : 0) + (doSwarm ? 1 : 0) + (doCrawl ? CRAWL_BATCHES.length : 0)
+  const total = selected.reduce((a, c) => a + implsFor(c).length, 0) * opts.runs + (doStorm ? opts.runs * rpcImpls.length : 0) + (doFlood ? opts.runs * rpcImpls.length : 0) +
+    e2eCells * opts.runs * rpcImpls.length
   let n = 0
   const t0 = Date.now()
   const progress = (label, res) => {
@@ -196,11 +206,14 @@ async function main () {
     const brief = !res.ok ? 'FAILED ' + res.error
       : res.scenario === 'rtt' ? `${Math.round(res.qps)} q/s p50 ${fmt(res.p50_us)} us cpu ${fmt(res.cpu_ms_per_1k)} ms/1k other ${fmt(res.other_cpu_pct)}%`
         : res.scenario === 'timeout_storm' ? `send ${fmt(res.send_cpu_ms)} ms expire ${fmt(res.expire_cpu_ms)} ms rss ${fmt(res.rss_bytes_per_pending)} B/q`
-          : `srv ${fmt(res.srv_cpu_us_per_dgram)} us/dgram warnings ${res.srv_warnings} pings ${res.pings_answered}/${res.pings_sent}`
+          : res.scenario === 'dht_serve' ? `${Math.round(res.served_qps)} q/s srv ${fmt(res.srv_cpu_us_per_query)} us/q other ${fmt(res.other_cpu_pct)}%`
+            : res.scenario === 'dht_swarm' ? `lookup p50 ${fmt(res.lookup_p50_ms)} ms cpu ${fmt(res.lookup_cpu_ms)} ms/lookup found ${res.found}/${res.lookups}`
+              : res.scenario === 'crawl' ? `issue ${Math.round(res.issue_qps)} q/s ${fmt(res.cpu_us_per_query)} us/q answered ${res.answered} late ${res.late_timeouts} other ${fmt(res.other_cpu_pct)}%`
+                : `srv ${fmt(res.srv_cpu_us_per_dgram)} us/dgram warnings ${res.srv_warnings} pings ${res.pings_answered}/${res.pings_sent}`
     process.stderr.write(`[${n}/${total} ${el.toFixed(0)}s eta ${eta.toFixed(0)}s] ${label}: ${brief}\n`)
   }
 
-  const raw = { rtt: {}, storm: {}, flood: {} }
+  const raw = { rtt: {}, storm: {}, flood: {}, serve: {}, swarm: {}, crawl: {} }
   for (const c of selected) {
     raw.rtt[c.label] = {}
     for (let r = 0; r < opts.runs; r++) {
@@ -232,6 +245,31 @@ async function main () {
     }
   }
 
+  const e2e = async (key, script, args, cap, label) => {
+    for (let r = 0; r < opts.runs; r++) {
+      for (const impl of rpcImpls) {
+        const res = await runChild(script, ['--impl', impl, ...args], cap)
+        ;(raw[key][impl] = raw[key][impl] || []).push(res)
+        progress(`${label} ${impl} #${r + 1}`, res)
+      }
+    }
+  }
+  if (doServe) await e2e('serve', 'dht-serve.js', ['--duration', String(opts.serveDuration)], opts.serveDuration + 60000, 'dht_serve')
+  if (doSwarm) await e2e('swarm', 'dht-swarm.js', ['--lookups', String(opts.swarmLookups)], 120000, 'dht_swarm')
+  if (doCrawl) {
+    for (const b of CRAWL_BATCHES) {
+      raw.crawl[b] = {}
+      const sub = { crawl: raw.crawl[b] }
+      for (let r = 0; r < opts.runs; r++) {
+        for (const impl of rpcImpls) {
+          const res = await runChild('crawl.js', ['--impl', impl, '--batch', String(b)], 150000)
+          ;(sub.crawl[impl] = sub.crawl[impl] || []).push(res)
+          progress(`crawl batch ${b} ${impl} #${r + 1}`, res)
+        }
+      }
+    }
+  }
+
   const st = Object.assign(st0, {
     load1: loadavg(),
     wallS: (Date.now() - t0) / 1000,
@@ -239,6 +277,9 @@ async function main () {
     selected: selected.map((c) => c.label),
     doStorm,
     doFlood,
+    doServe,
+    doSwarm,
+    doCrawl,
     raw
   })
   report(st)
@@ -277,6 +318,75 @@ function issue12Targets (cellVals, cols) {
   }
   if (lines.every((l) => l.includes('| n/a |'))) return null
   return ['## Issue 12 targets (ratios of this run\'s medians)\n', '| target | measured | goal | met? |', '|:--|--:|--:|:--|', ...lines, ''].join('\n')
+}
+
+// The bittorrent-dht and crawler tables: one row per implementation (medians), then ours/ref.
+function e2eReport (st, rpcImpls, med, failed, ratio, na) {
+  const raw = st.raw
+  const parts = []
+  const table = (runsByImpl, cols, lead) => {
+    const rows = []
+    const vals = {}
+    for (const impl of rpcImpls) {
+      const runs = runsByImpl[impl]
+      const why = na(impl) || failed(runs)
+      if (why || !runs) { rows.push([...lead, impl, why || 'n/a', ...cols.slice(1).map(() => '-')]); continue }
+      vals[impl] = cols.map(([, k]) => med(runs, k))
+      rows.push([...lead, impl, ...vals[impl].map((v, i) => cols[i][0] === 'other CPU % (max)' ? fmt(max(runs.map((x) => x.other_cpu_pct)), 0) : fmt(v))])
+    }
+    if (vals.ours && vals.ref) rows.push([...lead, 'ours/ref', ...cols.map((c, i) => c[0] === 'other CPU % (max)' ? '' : fmt(ratio(vals.ours[i], vals.ref[i]), 2))])
+    return rows
+  }
+  if (raw.serve && Object.keys(raw.serve).length) {
+    const cols = [['served q/s', 'served_qps'], ['srv CPU us/q', 'srv_cpu_us_per_query'], ['srv main us/q', 'srv_main_us_per_query'],
+      ['srv CPU %', 'srv_cpu_pct'], ['p50 us', 'p50_us'], ['p99 us', 'p99_us'], ['routing table', 'table_size'], ['lost', 'lost'],
+      ['srv peak RSS MB', 'srv_rss_mb'], ['other CPU % (max)', 'other_cpu_pct']]
+    parts.push('## bittorrent-dht 11 node serving find_node + get_peers to 64 clients (medians)\n')
+    parts.push(render(['impl', ...cols.map((c) => c[0])], table(raw.serve, cols, []), ['l']))
+    parts.push('')
+    parts.push('The server is a bittorrent-dht node (k-rpc 5 on the socket under test) in its own process; the 64 clients are raw dgram')
+    parts.push('sockets, one query in flight each, alternating find_node (20 nodes back) and get_peers (50 values back). CPU per served query.')
+    parts.push('')
+  }
+  if (raw.swarm && Object.keys(raw.swarm).length) {
+    const cols = [['bootstrap ms', 'bootstrap_ms'], ['bootstrap CPU ms', 'bootstrap_cpu_ms'], ['lookup p50 ms', 'lookup_p50_ms'],
+      ['lookup p90 ms', 'lookup_p90_ms'], ['lookup max ms', 'lookup_max_ms'], ['CPU ms/lookup', 'lookup_cpu_ms'], ['main ms/lookup', 'lookup_main_ms'],
+      ['queries/lookup', 'lookup_queries'], ['found', 'found'], ['peak RSS MB', 'rss_mb'], ['threads', 'threads']]
+    parts.push('## 50-node bittorrent-dht swarm in one process, announce + lookup per info hash (medians)\n')
+    parts.push(render(['impl', ...cols.map((c) => c[0])], table(raw.swarm, cols, []), ['l']))
+    parts.push('')
+    parts.push('All 50 nodes share one process, so CPU per lookup is the whole swarm\'s work for it (queries sent and answered).')
+    parts.push('')
+  }
+  if (raw.crawl && Object.keys(raw.crawl).length) {
+    const cols = [['issue q/s', 'issue_qps'], ['total ms', 'total_ms'], ['CPU us/q', 'cpu_us_per_query'], ['main us/q', 'main_us_per_query'],
+      ['answered', 'answered'], ['timed out', 'timed_out'], ['late timeouts', 'late_timeouts'], ['timeout age p99 ms', 'timeout_age_p99_ms'],
+      ['timeout age max ms', 'timeout_age_max_ms'], ['heap MB at issue', 'heap_mb_at_issue'], ['RSS MB at issue', 'rss_mb_at_issue'],
+      ['peak RSS MB', 'rss_mb'], ['other CPU % (max)', 'other_cpu_pct']]
+    const rows = []
+    const best = {}
+    for (const b of Object.keys(raw.crawl).map(Number).sort((x, y) => x - y)) {
+      rows.push(...table(raw.crawl[b], cols, [String(b)]))
+      for (const impl of rpcImpls) {
+        const runs = raw.crawl[b][impl] || []
+        const q = med(runs, 'issue_qps')
+        const ans = med(runs, 'answered')
+        const exp = med(runs, 'expected_answers')
+        if (q !== null && ans !== null && exp && ans >= 0.99 * exp && (!best[impl] || q > best[impl].q)) best[impl] = { q, b, cpu: med(runs, 'cpu_us_per_query') }
+      }
+    }
+    const ns = Object.values(raw.crawl).map((x) => Object.values(x)[0] || []).flat().find((x) => x && x.netns)
+    parts.push(`## Crawler-shaped load: find_node to 20,000 distinct addresses on 127.1.0.0/16, 30 % answer, timeout 1000 ms (medians)\n`)
+    parts.push(render(['batch/turn', 'impl', ...cols.map((c) => c[0])], rows, ['r', 'l']))
+    parts.push('')
+    parts.push(`Inside a network namespace (${ns ? ns.netns : 'unshare'}; lo up). "batch/turn" = query() calls per event-loop turn; issue q/s = 20,000 / time to issue them all`)
+    parts.push('while replies and timeouts are handled in between. Late = fired more than 1.25 x timeout + 50 ms after query() (the reference')
+    parts.push('checks deadlines every timeout/4). Highest issue rate with >= 99 % of the 6,000 answers received: ' +
+      (rpcImpls.map((i) => best[i] ? `${i} ${fmt(best[i].q)} q/s (batch ${best[i].b}, ${fmt(best[i].cpu)} us CPU/q)` : `${i} none`).join(', ')) +
+      (best.ours && best.ref ? `; ours/ref ${fmt(best.ours.q / best.ref.q, 2)}.` : '.'))
+    parts.push('')
+  }
+  return parts
 }
 
 function report (st) {
@@ -403,6 +513,7 @@ function report (st) {
     report.push('below 100 % means datagrams were dropped (socket buffer full) or the implementation warns differently.')
     report.push('')
   }
+  for (const part of e2eReport(st, rpcImpls, med, failed, ratio, na)) report.push(part)
   report.push(`loadavg (1/5/15 min) at start: ${load0}; at end: ${load1}.` + (st.wallS ? ` Wall time: ${st.wallS.toFixed(0)} s.` : ''))
   console.log(report.join('\n'))
 }
