@@ -290,34 +290,49 @@ async function main () {
   }
 }
 
-// Issue 12's targets, as ratios of the medians of this run (null where a cell is missing).
-function issue12Targets (cellVals, cols) {
-  const at = (label, impl, key) => {
-    const v = cellVals[label] && cellVals[label][impl]
-    const i = cols.findIndex((c) => c[1] === key)
-    return v && v[i] !== null && v[i] !== undefined ? v[i] : null
+// Issue 12's targets, as ratios of medians over this run's runs, and again over its quiet runs
+// only (other CPU < QUIET_PCT %: on a shared machine one busy neighbour moves a cell by 30 %).
+const QUIET_PCT = 5
+function issue12Targets (rtt) {
+  const med = (label, impl, key, quiet) => {
+    const runs = ((rtt[label] || {})[impl] || []).filter((x) => x.ok && (!quiet || x.other_cpu_pct < QUIET_PCT))
+    return { v: median(runs.map((x) => x[key])), n: runs.length }
   }
-  const r = (label, a, b, key) => {
-    const x = at(label, a, key)
-    const y = at(label, b, key)
-    return x === null || y === null || !y ? null : x / y
+  const r = (label, a, b, key, quiet) => {
+    const x = med(label, a, key, quiet)
+    const y = med(label, b, key, quiet)
+    return { v: x.v === null || y.v === null || !y.v ? null : x.v / y.v, n: `${x.n}/${y.n}` }
   }
   const P = 'rtt ping 16 2p'
   const G = 'rtt get_peers 16 2p'
-  const perSide = (label) => [r(label, 'ours', 'native', 'client_main_ms_per_1k'), r(label, 'ours', 'native', 'srv_main_ms_per_1k')]
   const lines = []
-  const row = (what, v, target, ok) => lines.push(`| ${what} | ${v === null ? 'n/a' : v} | ${target} | ${v === null ? '-' : ok ? 'yes' : 'no'} |`)
-  const q = r(P, 'ours', 'native', 'qps')
-  row('ping 16/2p q/s, ours/native', q === null ? null : q.toFixed(2), '>= 0.6', q >= 0.6)
-  const g = r(G, 'ours', 'floor', 'qps')
-  row('get_peers 16/2p q/s, ours/floor (dgram)', g === null ? null : g.toFixed(2), '>= 1.0', g >= 1.0)
-  for (const [label, name, lim] of [[P, 'ping', 1.5], [G, 'get_peers', 2.0]]) {
-    const [cl, sv] = perSide(label)
-    const txt = cl === null || sv === null ? null : `client ${cl.toFixed(2)}, server ${sv.toFixed(2)}`
-    row(`${name} 16/2p main-thread CPU per query per side, ours/native`, txt, `<= ${lim}`, cl <= lim && sv <= lim)
+  const row = (what, f, goal, ok) => {
+    const all = f(false)
+    const quiet = f(true)
+    const txt = (x) => x.v === null ? 'n/a' : x.v
+    lines.push(`| ${what} | ${txt(all)} | ${txt(quiet)}${quiet.v === null ? '' : ' (' + quiet.n + ' runs)'} | ${goal} | ${all.v === null ? '-' : ok(all.ok) ? 'yes' : 'no'} |`)
   }
-  if (lines.every((l) => l.includes('| n/a |'))) return null
-  return ['## Issue 12 targets (ratios of this run\'s medians)\n', '| target | measured | goal | met? |', '|:--|--:|--:|:--|', ...lines, ''].join('\n')
+  const one = (label, a, b, key) => (quiet) => {
+    const x = r(label, a, b, key, quiet)
+    return { v: x.v === null ? null : x.v.toFixed(2), ok: x.v, n: x.n }
+  }
+  const sides = (label) => (quiet) => {
+    const c = r(label, 'ours', 'native', 'client_main_ms_per_1k', quiet)
+    const sv = r(label, 'ours', 'native', 'srv_main_ms_per_1k', quiet)
+    return {
+      v: c.v === null || sv.v === null ? null : `client ${c.v.toFixed(2)}, server ${sv.v.toFixed(2)}`,
+      ok: c.v === null || sv.v === null ? null : Math.max(c.v, sv.v),
+      n: c.n
+    }
+  }
+  row('ping 16/2p q/s, ours/native', one(P, 'ours', 'native', 'qps'), '>= 0.6', (v) => v >= 0.6)
+  row('get_peers 16/2p q/s, ours/floor (dgram)', one(G, 'ours', 'floor', 'qps'), '>= 1.0', (v) => v >= 1.0)
+  row('ping 16/2p main-thread CPU per query per side, ours/native', sides(P), '<= 1.5', (v) => v <= 1.5)
+  row('get_peers 16/2p main-thread CPU per query per side, ours/native', sides(G), '<= 2.0', (v) => v <= 2.0)
+  if (lines.every((l) => l.includes('| n/a | n/a |'))) return null
+  return ['## Issue 12 targets (ratios of this run\'s medians)\n',
+    `| target | measured, all runs | measured, runs with other CPU < ${QUIET_PCT} % (ours/other) | goal | met (all runs)? |`,
+    '|:--|--:|--:|--:|:--|', ...lines, ''].join('\n')
 }
 
 // The bittorrent-dht and crawler tables: one row per implementation (medians), then ours/ref.
@@ -417,7 +432,6 @@ function report (st) {
       ['peak RSS MB', 'rss_mb']]
     const headers = ['scenario', 'in flight', 'topology', 'impl', ...cols.map((c) => c[0]), 'other CPU % (max)', 'errors']
     const rows = []
-    const cellVals = {}
     const ratioRow = (lead, vals, a, b) => {
       if (vals[b] && IMPLS.includes(a)) {
         rows.push([...lead, `${a}/${b}`, ...cols.map((_, i) => vals[a] ? fmt(ratio(vals[a][i], vals[b][i]), 2) : 'n/a'), '', ''])
@@ -426,7 +440,7 @@ function report (st) {
     for (const c of selected) {
       const per = raw.rtt[c.label]
       const lead = [c.workload, String(c.inflight), c.topo === '1p' ? '1 process' : '2 processes']
-      const vals = cellVals[c.label] = {}
+      const vals = {}
       for (const impl of ['ours', 'ref', 'floor', 'native']) {
         if (!IMPLS.includes(impl)) continue
         if (impl === 'native' && !nativeError && !per[impl]) continue // not a native workload
@@ -452,7 +466,7 @@ function report (st) {
     report.push('summed over all runs, warm-up and drain included. "cli main"/"srv main": main-thread CPU of each side alone')
     report.push('(2-process rows; for native, the thread that runs its current-thread tokio runtime and does all its socket work).')
     report.push('')
-    const t = issue12Targets(cellVals, cols)
+    const t = issue12Targets(raw.rtt)
     if (t) report.push(t)
   }
 
