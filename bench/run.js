@@ -366,7 +366,7 @@ function e2eReport (st, rpcImpls, med, failed, ratio, na) {
   if (raw.swarm && Object.keys(raw.swarm).length) {
     const cols = [['bootstrap ms', 'bootstrap_ms'], ['bootstrap CPU ms', 'bootstrap_cpu_ms'], ['lookup p50 ms', 'lookup_p50_ms'],
       ['lookup p90 ms', 'lookup_p90_ms'], ['lookup max ms', 'lookup_max_ms'], ['CPU ms/lookup', 'lookup_cpu_ms'], ['main ms/lookup', 'lookup_main_ms'],
-      ['queries/lookup', 'lookup_queries'], ['found', 'found'], ['peak RSS MB', 'rss_mb'], ['threads', 'threads']]
+      ['queries/lookup', 'lookup_queries'], ['found', 'found'], ['peak RSS MB', 'rss_mb'], ['threads', 'threads'], ['other CPU % (max)', 'other_cpu_pct']]
     parts.push('## 50-node bittorrent-dht swarm in one process, announce + lookup per info hash (medians)\n')
     parts.push(render(['impl', ...cols.map((c) => c[0])], table(raw.swarm, cols, []), ['l']))
     parts.push('')

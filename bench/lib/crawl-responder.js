@@ -20,6 +20,7 @@ const id = bytes(20, 2)
 const nodes = bytes(8 * 26, 5)
 let replies = 0
 let undecodable = 0
+let mark = 0 // CPU at 'mark', so the crawl can tell the responder's share of the machine apart
 
 async function main () {
   const sink = dgram.createSocket('udp4')
@@ -48,7 +49,8 @@ async function main () {
   }
   await Promise.all(binds)
   process.on('message', (m) => {
-    if (m.cmd === 'report') process.send({ type: 'report', replies, undecodable, bound })
+    const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000 }
+    if (m.cmd === 'mark') { mark = cpuMs(); process.send({ type: 'marked' }) } else if (m.cmd === 'report') process.send({ type: 'report', replies, undecodable, bound, cpuMs: cpuMs() - mark })
     else if (m.cmd === 'exit') process.exit(0)
   })
   process.send({ type: 'ready', bound, sinkKind })

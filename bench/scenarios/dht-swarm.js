@@ -42,6 +42,8 @@ async function main () {
   let lookupCpu = 0
   let lookupMain = 0
   let lookupQueries = 0
+  let lookupWall = 0
+  let lookupSys = 0
   for (let i = 0; i < opts.lookups; i++) {
     const ih = bytes(20, 9000 + i)
     const announcer = nodes[(i * 7 + 3) % nodes.length]
@@ -60,6 +62,8 @@ async function main () {
     walls.push(d.wallMs)
     lookupCpu += d.procMs
     lookupMain += d.mainMs
+    lookupWall += d.wallMs
+    lookupSys += d.sysBusyMs
     lookupQueries += counter.n - qa
     if (hit) found++
   }
@@ -86,7 +90,8 @@ async function main () {
     lookup_cpu_us_per_query: lookupQueries ? lookupCpu * 1000 / lookupQueries : null,
     found,
     rss_mb: rss,
-    threads
+    threads,
+    other_cpu_pct: lookupWall ? Math.max(0, (lookupSys - lookupCpu) / (lookupWall * cpu.ncpu) * 100) : null
   }))
 }
 
