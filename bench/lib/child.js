@@ -12,8 +12,15 @@ function killAll () {
 }
 process.on('exit', killAll)
 
-function forkServer (impl, workload, extraExecArgv, rcvbuf) {
-  const child = fork(path.join(__dirname, 'server-child.js'), [impl, workload, String(rcvbuf || 0)], {
+// script: another server of the same IPC protocol (dht-serve-child.js); its second argument is
+// then whatever that script takes in place of the workload.
+function forkServer (impl, workload, extraExecArgv, rcvbuf, script) {
+  return forkScript(script || 'server-child.js', [impl, workload, String(rcvbuf || 0)], extraExecArgv)
+}
+
+// Any script of lib/ that speaks this IPC ({type:'ready'} first, replies by type, 'exit').
+function forkScript (script, args, extraExecArgv) {
+  const child = fork(path.join(__dirname, script), args, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     execArgv: extraExecArgv || []
   })
@@ -65,4 +72,4 @@ function forkServer (impl, workload, extraExecArgv, rcvbuf) {
   return { child, wait, request, stop }
 }
 
-module.exports = { forkServer, killAll }
+module.exports = { forkServer, forkScript, killAll }

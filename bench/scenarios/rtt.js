@@ -1,8 +1,10 @@
 'use strict'
 // Round-trip throughput/latency of one workload with N queries kept in flight.
-//   node bench/scenarios/rtt.js --impl ours|ref|floor --workload ping|find_node|get_peers
+//   node bench/scenarios/rtt.js --impl ours|ref|floor|native --workload ping|find_node|get_peers
 //        --inflight 16 --topo 1p|2p [--warmup 400] [--duration 1500] [--rcvbuf 1048576]
 // 1p: client and server in this process; 2p: server in a forked child (its CPU is added in).
+// native: the Rust floor (lib/native.js, built by run.js) runs client and server itself, in one
+// process (1p, one thread) or two (2p); this process only starts it and maps its report.
 // Prints one JSON line.
 const dgram = require('dgram')
 const parseArgs = require('../lib/args')
@@ -88,6 +90,10 @@ async function makeClient (impl, workload, port, acct) {
 
 async function main () {
   const { impl, workload, topo } = opts
+  if (impl === 'native') {
+    out.emit(Object.assign(base, await require('../lib/native').runRtt(opts)))
+    return
+  }
   const N = opts.inflight
   let server = null
   let remote = null
