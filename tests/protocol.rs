@@ -32,9 +32,7 @@ fn a_query_and_its_reply_round_trip_and_free_the_slot() {
     assert_eq!(incoming[0].slot, -1, "a query names no slot");
 
     let reply = p.server.reply_to(&incoming[0]);
-    p.send(reply);
-    p.deliver();
-    let replies = p.client.records();
+    let replies = p.deliver_to_client(reply);
     assert_eq!(kinds(&replies), [K_RESPONSE]);
     assert_eq!(
         (replies[0].slot, replies[0].gen, replies[0].tid),
@@ -56,15 +54,9 @@ fn a_query_and_its_reply_round_trip_and_free_the_slot() {
 #[test]
 fn an_error_reply_matches_like_a_reply() {
     let mut p = Pair::new();
-    let server = p.server.endpoint.clone();
-    let (slot, _, _, q) = p.client.query(p.now, &server, "get_peers").unwrap();
-    p.send(q);
-    p.deliver();
-    let incoming = p.server.records();
+    let (slot, _, _, incoming) = p.query_server("get_peers");
     let error = p.server.error_to(&incoming[0], 203, "Protocol Error");
-    p.send(error);
-    p.deliver();
-    let replies = p.client.records();
+    let replies = p.deliver_to_client(error);
     assert_eq!(kinds(&replies), [K_ERROR_REPLY]);
     assert_eq!(replies[0].slot, slot as i32);
 }
@@ -72,15 +64,11 @@ fn an_error_reply_matches_like_a_reply() {
 #[test]
 fn a_third_party_that_guesses_the_tid_cannot_complete_the_query() {
     let mut p = Pair::new();
-    let server = p.server.endpoint.clone();
-    let (slot, tid, _, q) = p.client.query(p.now, &server, "find_node").unwrap();
-    p.send(q);
-    p.deliver();
-    let incoming = p.server.records();
+    let (slot, tid, _, incoming) = p.query_server("find_node");
 
     // The forger copies the server's reply byte for byte but sends from another address.
     let mut forged = p.server.reply_to(&incoming[0]);
-    forged.from = Endpoint::new("127.0.0.66", server.port);
+    forged.from = Endpoint::new("127.0.0.66", p.server.endpoint.port);
     p.send(forged);
     let genuine = p.server.reply_to(&incoming[0]);
     p.send(genuine);
@@ -101,11 +89,7 @@ fn by_default_any_port_of_the_queried_ip_may_answer_and_match_port_narrows_it() 
     for (match_port, expected) in [(false, K_RESPONSE), (true, K_WRONG_SOURCE)] {
         let mut p = Pair::new();
         p.client.engine.set_match_port(match_port);
-        let server = p.server.endpoint.clone();
-        let (_, _, _, q) = p.client.query(p.now, &server, "ping").unwrap();
-        p.send(q);
-        p.deliver();
-        let incoming = p.server.records();
+        let (_, _, _, incoming) = p.query_server("ping");
         let mut reply = p.server.reply_to(&incoming[0]);
         reply.from.port += 1;
         p.send(reply);
@@ -121,11 +105,7 @@ fn by_default_any_port_of_the_queried_ip_may_answer_and_match_port_narrows_it() 
 #[test]
 fn a_silent_peer_times_out_on_the_fifth_tick_and_a_late_reply_is_unexpected() {
     let mut p = Pair::new();
-    let server = p.server.endpoint.clone();
-    let (slot, _, gen, q) = p.client.query(p.now, &server, "ping").unwrap();
-    p.send(q);
-    p.deliver();
-    let incoming = p.server.records();
+    let (slot, _, gen, incoming) = p.query_server("ping");
     for tick in 1..LIFETIME_TICKS {
         assert!(p.advance(1).is_empty(), "still in flight at tick {tick}");
     }
@@ -136,27 +116,17 @@ fn a_silent_peer_times_out_on_the_fifth_tick_and_a_late_reply_is_unexpected() {
     // belongs to nobody.
     p.client.engine.release(slot);
     let late = p.server.reply_to(&incoming[0]);
-    p.send(late);
-    p.deliver();
-    assert_eq!(kinds(&p.client.records()), [K_UNEXPECTED_TID]);
+    assert_eq!(kinds(&p.deliver_to_client(late)), [K_UNEXPECTED_TID]);
 }
 
 #[test]
 fn a_replayed_reply_after_completion_is_unexpected() {
     let mut p = Pair::new();
-    let server = p.server.endpoint.clone();
-    let (slot, _, _, q) = p.client.query(p.now, &server, "ping").unwrap();
-    p.send(q);
-    p.deliver();
-    let incoming = p.server.records();
+    let (slot, _, _, incoming) = p.query_server("ping");
     let reply = p.server.reply_to(&incoming[0]);
-    p.send(reply.clone());
-    p.deliver();
-    assert_eq!(kinds(&p.client.records()), [K_RESPONSE]);
+    assert_eq!(kinds(&p.deliver_to_client(reply.clone())), [K_RESPONSE]);
     p.client.engine.release(slot);
-    p.send(reply);
-    p.deliver();
-    assert_eq!(kinds(&p.client.records()), [K_UNEXPECTED_TID]);
+    assert_eq!(kinds(&p.deliver_to_client(reply)), [K_UNEXPECTED_TID]);
 }
 
 #[test]
@@ -182,9 +152,7 @@ fn no_tid_is_handed_out_twice_while_in_flight_even_across_wraparound() {
     p.deliver();
     let incoming = p.server.records();
     let reply = p.server.reply_to(&incoming[0]);
-    p.send(reply);
-    p.deliver();
-    let replies = p.client.records();
+    let replies = p.deliver_to_client(reply);
     assert_eq!(kinds(&replies), [K_RESPONSE]);
     assert_eq!(replies[0].tid, i32::from(tid));
 }
@@ -200,11 +168,7 @@ fn a_flooding_source_is_cut_off_while_the_queried_peer_still_gets_through() {
         }),
         [11, 12],
     );
-    let server = p.server.endpoint.clone();
-    let (slot, _, _, q) = p.client.query(p.now, &server, "ping").unwrap();
-    p.send(q);
-    p.deliver();
-    let incoming = p.server.records();
+    let (slot, _, _, incoming) = p.query_server("ping");
     let flooder = Endpoint::new("127.0.0.99", 5555);
     for _ in 0..200 {
         p.send(Datagram {
@@ -214,9 +178,7 @@ fn a_flooding_source_is_cut_off_while_the_queried_peer_still_gets_through() {
         });
     }
     let reply = p.server.reply_to(&incoming[0]);
-    p.send(reply);
-    p.deliver();
-    let records = p.client.records();
+    let records = p.deliver_to_client(reply);
     let limited = p.client.engine.stats().rate_limited;
     assert!(
         limited >= 150,
@@ -230,11 +192,7 @@ fn a_flooding_source_is_cut_off_while_the_queried_peer_still_gets_through() {
 #[test]
 fn hostile_datagrams_never_complete_a_query_and_never_stop_the_genuine_reply() {
     let mut p = Pair::new();
-    let server = p.server.endpoint.clone();
-    let (slot, tid, _, q) = p.client.query(p.now, &server, "ping").unwrap();
-    p.send(q);
-    p.deliver();
-    let incoming = p.server.records();
+    let (slot, tid, _, incoming) = p.query_server("ping");
     let t = tid.to_be_bytes();
     let hostile: Vec<Vec<u8>> = vec![
         b"d-3:e".to_vec(),
@@ -254,15 +212,13 @@ fn hostile_datagrams_never_complete_a_query_and_never_stop_the_genuine_reply() {
     for bytes in hostile {
         // From a third address: a blind attacker who knows or guesses the tid.
         p.send(Datagram {
-            from: Endpoint::new("127.0.0.3", server.port),
+            from: Endpoint::new("127.0.0.3", p.server.endpoint.port),
             to: p.client.endpoint.clone(),
             bytes,
         });
     }
     let reply = p.server.reply_to(&incoming[0]);
-    p.send(reply);
-    p.deliver();
-    let records = p.client.records();
+    let records = p.deliver_to_client(reply);
     let completing: Vec<_> = records.iter().filter(|r| r.slot == slot as i32).collect();
     // Only the forgery that decodes as a reply with the right tid names the slot (as from the
     // wrong source, which JS reports and ignores); the genuine reply completes it.

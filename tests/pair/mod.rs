@@ -222,6 +222,26 @@ impl Pair {
         queued
     }
 
+    /// The client queries the server and the query is delivered: `(slot, tid, gen)` and what
+    /// the server's inbox then holds.
+    pub fn query_server(&mut self, method: &str) -> (u32, u16, u32, Vec<Record>) {
+        let server = self.server.endpoint.clone();
+        let (slot, tid, gen, query) = self
+            .client
+            .query(self.now, &server, method)
+            .expect("a free tid");
+        self.send(query);
+        self.deliver();
+        (slot, tid, gen, self.server.records())
+    }
+
+    /// Delivers `datagram` and returns what the client's inbox then holds.
+    pub fn deliver_to_client(&mut self, datagram: Datagram) -> Vec<Record> {
+        self.send(datagram);
+        self.deliver();
+        self.client.records()
+    }
+
     /// Moves the clock by `ticks` and returns the client's `(slot, gen)` pairs that timed out.
     pub fn advance(&mut self, ticks: u64) -> Vec<(u32, u32)> {
         self.now += ticks;
