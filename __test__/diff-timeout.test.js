@@ -32,7 +32,7 @@ differential('timeouts with timeout:100: every callback between 100 and ~125 ms 
   t.log('max <= 125 ms + 60 ms tolerance', Math.max(...results.map(x => x.ms)) <= 185)
   t.state('end', r, ['inflight'])
   r.destroy()
-})
+}, { timing: true })
 
 differential('timeouts: ordering inside one tick (cbA, update, postupdate, cbB, update, postupdate), slot order', async (RPC, t) => {
   const r = t.rpc({ timeout: 100 })
@@ -79,7 +79,7 @@ differential('timeouts: timeout:1 (1 ms ticks) fires after about 4-6 ms', async 
   const ms = Number(process.hrtime.bigint() - t0) / 1e6
   t.log('>= 3 ms', ms >= 3, '<= 60 ms', ms <= 60)
   r.destroy()
-})
+}, { timing: true })
 
 differential('timeouts: default timeout (2000): callback after 2000-2500 ms (+ tolerance)', async (RPC, t) => {
   const r = t.rpc()
@@ -91,7 +91,7 @@ differential('timeouts: default timeout (2000): callback after 2000-2500 ms (+ t
   const ms = Date.now() - t0
   t.log('>= 1990 ms', ms >= 1990, '<= 2600 ms', ms <= 2600)
   r.destroy()
-}, { parallel: true, runTimeout: 3200, testTimeout: 6000 })
+}, { parallel: true, runTimeout: 3200, testTimeout: 6000, timing: true })
 
 differential('timeouts: a send that throws (bad port) still registers the request; it times out later', async (RPC, t) => {
   const r = t.rpc({ timeout: 40 })
