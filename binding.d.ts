@@ -34,6 +34,8 @@ export declare class Engine {
    * (`per_second` 0 turns it off).
    */
   configure(matchPort: boolean, perSecond: number, windowMs: number, blockMs: number): void
+  /** Opt-in BEP 43 read-only mode: incoming queries are dropped in the engine (counted). */
+  setReadOnly(on: boolean): void
   /**
    * One tick of the JS timer (made while queries are in flight): `(slot, gen)` pairs of the
    * queries whose time is up, or null (the common case).
@@ -80,6 +82,7 @@ export interface EngineStats {
   droppedPortZero: number
   sendErrors: number
   rateLimited: number
+  droppedReadOnly: number
   queriesInFlight: number
 }
 

@@ -169,6 +169,11 @@ declare namespace RPC {
      * over `windowMs`, for `blockMs`. `true` means 5 per second over 10 s, blocked for 5 minutes.
      */
     rateLimit?: boolean | RateLimitOptions
+    /**
+     * Added, off by default: a BEP 43 read-only node. Every query sent carries `ro: 1`; incoming
+     * queries are dropped unanswered (no `query` event), counted in `stats().droppedReadOnly`.
+     */
+    readOnly?: boolean
   }
 
   /** Settings of {@link RPCOptions.rateLimit}; each falls back to its default. */
@@ -407,6 +412,8 @@ declare namespace RPC {
     sendErrors: number
     /** Datagrams ignored by the rate limit. */
     rateLimited: number
+    /** Incoming queries dropped unanswered by `readOnly`. */
+    droppedReadOnly: number
     /** Queries in flight. */
     queriesInFlight: number
   }

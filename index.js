@@ -99,6 +99,7 @@ function RPC (opts) {
     gens: [],
     nextGen: 0,
     maxInflight: Infinity,
+    readOnly: opts.readOnly === true,
     overdue: null,
     onwake: () => drain(self, state, null)
   }
@@ -221,6 +222,8 @@ RPC.prototype.query = function (peer, query, cb) {
     q: query.q,
     a: query.a
   }
+  // Added option (BEP 43): the encoder sorts keys, so `ro` goes on the wire between `q` and `t`.
+  if (this[kState].readOnly) message.ro = 1
 
   const req = {
     ttl: 4,
@@ -566,6 +569,7 @@ const CLOSED = 2
 function queryAfterDestroy (self, peer, query) {
   const state = self[kState]
   const message = { t: Buffer.allocUnsafe(2), y: 'q', q: query.q, a: query.a }
+  if (state.readOnly) message.ro = 1
   const tid = spareTid(self, state)
   message.t.writeUInt16BE(tid, 0)
   if (state.closing !== CLOSED) self.send(peer, message)
@@ -612,9 +616,12 @@ function tooManyQueries (message) {
 //   sending more than perSecond datagrams per second over windowMs is ignored for blockMs,
 //   before anything is decoded (libtorrent's DHT defaults: 5 per second over 10 s, blocked for
 //   5 minutes; src/core/rate_limit.rs).
+// - readOnly: BEP 43 read-only node (queries carry `ro: 1`, incoming queries are not answered).
 function configureHardening (engine, state, opts) {
   const limit = opts.rateLimit === true ? {} : opts.rateLimit
   if (opts.maxInflight > 0) state.maxInflight = opts.maxInflight
+  // readOnly (BEP 43): incoming queries are dropped in the engine, before anything is built.
+  if (state.readOnly) engine.setReadOnly(true)
   if (!opts.matchPort && !limit) return
   // The engine takes a u32: a larger rate must not wrap around to a small one.
   const perSecond = limit ? (limit.perSecond > 0 ? Math.min(limit.perSecond, 0xffffffff) : 5) : 0

@@ -18,7 +18,9 @@ const BAD = [
   [{ rateLimit: { perSecond: -1 } }, /"rateLimit\.perSecond" option must be a positive number\. Received -1/],
   [{ rateLimit: { windowMs: 0 } }, /"rateLimit\.windowMs"/],
   [{ rateLimit: { blockMs: -5 } }, /"rateLimit\.blockMs"/],
-  [{ matchPort: 'yes' }, /"matchPort" option must be a boolean/]
+  [{ matchPort: 'yes' }, /"matchPort" option must be a boolean/],
+  [{ readOnly: 1 }, /"readOnly" option must be a boolean\. Received 1/],
+  [{ readOnly: 'true' }, /"readOnly" option must be a boolean/]
 ]
 
 for (const [opts, message] of BAD) {
@@ -35,6 +37,8 @@ test('valid added options, and the keys k-rpc and bittorrent-dht pass on, constr
     { type: 'udp6', matchPort: true, maxInflight: 16 },
     { rateLimit: true },
     { rateLimit: false },
+    { readOnly: true },
+    { readOnly: false },
     { rateLimit: { perSecond: 5, windowMs: 10000, blockMs: 0 } },
     { type: undefined, maxInflight: null, rateLimit: undefined },
     { timeout: 100, nodes: [], bootstrap: false, k: 20, concurrency: 16, idLength: 20, host: '127.0.0.1' }

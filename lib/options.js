@@ -1,6 +1,6 @@
 'use strict'
 // Checks of the options this package adds to k-rpc-socket's (type, matchPort, maxInflight,
-// rateLimit). A typo there would otherwise pass silently (`type: 'udp5'` gave an IPv4 socket,
+// rateLimit, readOnly). A typo there would otherwise pass silently (`type: 'udp5'` gave an IPv4 socket,
 // `maxInflight: 0` no limit). The reference's own options (timeout, socket, isIP) keep the
 // reference's behaviour and are not checked here; every other key is ignored, since k-rpc and
 // bittorrent-dht hand their whole options object on.
@@ -21,6 +21,9 @@ function validateAddedOptions (opts) {
   }
   if (!absent(opts.matchPort) && typeof opts.matchPort !== 'boolean') {
     throw invalid('matchPort', opts.matchPort, 'a boolean')
+  }
+  if (!absent(opts.readOnly) && typeof opts.readOnly !== 'boolean') {
+    throw invalid('readOnly', opts.readOnly, 'a boolean')
   }
   if (!absent(opts.maxInflight) && !(Number.isInteger(opts.maxInflight) && opts.maxInflight > 0)) {
     throw invalid('maxInflight', opts.maxInflight, 'a positive integer')

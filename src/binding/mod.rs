@@ -124,6 +124,7 @@ pub struct EngineStats {
     pub dropped_port_zero: f64,
     pub send_errors: f64,
     pub rate_limited: f64,
+    pub dropped_read_only: f64,
     pub queries_in_flight: f64,
 }
 
@@ -247,6 +248,12 @@ impl Engine {
             }),
             random_seed(),
         );
+    }
+
+    /// Opt-in BEP 43 read-only mode: incoming queries are dropped in the engine (counted).
+    #[napi(catch_unwind)]
+    pub fn set_read_only(&self, on: bool) {
+        self.hot.shared.engine().set_read_only(on);
     }
 
     /// One tick of the JS timer (made while queries are in flight): `(slot, gen)` pairs of the
@@ -465,6 +472,7 @@ impl Engine {
             dropped_port_zero: s.dropped_port_zero as f64,
             send_errors: s.send_errors as f64,
             rate_limited: s.rate_limited as f64,
+            dropped_read_only: s.dropped_read_only as f64,
             queries_in_flight: s.queries_in_flight as f64,
         }
     }

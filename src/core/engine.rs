@@ -51,6 +51,8 @@ pub struct Engine {
     match_port: bool,
     /// Opt-in: per-source inbound limit.
     blocker: Option<Blocker>,
+    /// Opt-in (BEP 43 read-only node): incoming queries are dropped here, before JS sees them.
+    read_only: bool,
 }
 
 impl Engine {
@@ -72,12 +74,19 @@ impl Engine {
             expired: Vec::new(),
             match_port: false,
             blocker: None,
+            read_only: false,
         }
     }
 
     /// Turns port-aware reply matching on or off (off by default, as in the reference).
     pub fn set_match_port(&mut self, on: bool) {
         self.match_port = on;
+    }
+
+    /// Turns BEP 43 read-only mode on or off (off by default): incoming queries are counted
+    /// and dropped without a record, so JS neither builds nor answers them.
+    pub fn set_read_only(&mut self, on: bool) {
+        self.read_only = on;
     }
 
     /// Sets or removes the per-source inbound rate limit (none by default); `seed` keys the
@@ -215,6 +224,11 @@ impl Engine {
                 Ok(()) => {
                     let tokens = &self.inbox.tape[value_start..];
                     match classify(tokens, datagram, base as u32) {
+                        Class::Query if self.read_only => {
+                            self.stats.dropped_read_only += 1;
+                            self.inbox.abandon(record);
+                            return Ingested::Dropped;
+                        }
                         Class::Query => (K_QUERY, -1, 0, -1),
                         Class::Other => (K_UNKNOWN_TYPE, -1, 0, -1),
                         Class::ShortTid => {
@@ -465,6 +479,29 @@ mod tests {
         assert_eq!(e.ingest_at(b"d-3:e", LOCAL, 1), Ingested::Dropped);
         assert_eq!(e.stats().rate_limited, 1);
         assert_eq!(e.stats().malformed, 1, "the dropped one was never decoded");
+    }
+
+    #[test]
+    fn read_only_drops_queries_only() {
+        let mut e = Engine::new(500);
+        e.set_read_only(true);
+        e.register(0, 0, b"127.0.0.1", 9).unwrap();
+        let query = b"d1:ad2:id20:aaaaaaaaaaaaaaaaaaaae1:q4:ping1:t2:aa1:y1:qe";
+        assert_eq!(e.ingest(query, LOCAL), Ingested::Dropped);
+        e.ingest(b"d1:t2:\x00\x011:y1:re", LOCAL);
+        e.ingest(b"d1:y1:xe", LOCAL);
+        e.ingest(b"d-3:e", LOCAL);
+        let (records, bytes) = drain(&mut e);
+        let kinds: Vec<_> = records.iter().map(|(h, _)| h[0]).collect();
+        assert_eq!(kinds, vec![K_RESPONSE, K_UNKNOWN_TYPE, K_DECODE_ERROR]);
+        assert!(
+            !bytes.windows(4).any(|w| w == b"ping"),
+            "nothing of the dropped query is kept"
+        );
+        assert_eq!(e.stats().dropped_read_only, 1);
+        e.set_read_only(false);
+        e.ingest(query, LOCAL);
+        assert_eq!(drain(&mut e).0[0].0[0], K_QUERY);
     }
 
     #[test]

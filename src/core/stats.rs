@@ -28,6 +28,8 @@ pub struct Stats {
     pub dropped_port_zero: u64,
     /// Datagrams dropped by the opt-in per-source rate limit, before decoding.
     pub rate_limited: u64,
+    /// Queries dropped unanswered by the opt-in read-only mode (BEP 43).
+    pub dropped_read_only: u64,
     /// Sends the kernel refused.
     pub send_errors: u64,
     /// Queries in flight when the snapshot was taken.
