@@ -37,6 +37,12 @@ export declare class Engine {
   /** Opt-in BEP 43 read-only mode: incoming queries are dropped in the engine (counted). */
   setReadOnly(on: boolean): void
   /**
+   * dgram's `ipv6Only`, before bind: IPV6_V6ONLY on the IPv6 socket. `false` makes it
+   * dual-stack: IPv4 senders are reported by their dotted address (family IPv4), IPv4
+   * destinations are sent to as `::ffff:a.b.c.d`, and replies match either spelling.
+   */
+  setIpv6Only(only: boolean): void
+  /**
    * One tick of the JS timer (made while queries are in flight): `(slot, gen)` pairs of the
    * queries whose time is up, or null (the common case).
    */

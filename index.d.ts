@@ -174,6 +174,13 @@ declare namespace RPC {
      * queries are dropped unanswered (no `query` event), counted in `stats().droppedReadOnly`.
      */
     readOnly?: boolean
+    /**
+     * Added, with `type: 'udp6'` only (not with `socket`): IPV6_V6ONLY, dgram's option. `false`:
+     * one socket on `::` for both families; an IPv4 sender's `rinfo` is dotted with family
+     * `'IPv4'`, IPv4 hosts are sent to as `::ffff:a.b.c.d`, and replies match either spelling.
+     * Absent: the system's default, as before.
+     */
+    ipv6Only?: boolean
   }
 
   /** Settings of {@link RPCOptions.rateLimit}; each falls back to its default. */

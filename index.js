@@ -78,13 +78,17 @@ function RPC (opts) {
   this.destroyed = false
   this.isIP = opts.isIP || isIP
 
-  // Added option: `type: 'udp6'` gives an IPv6 socket (BEP 32 deployments run one per family).
+  // Added option: `type: 'udp6'` gives an IPv6 socket (BEP 32 deployments run one per family);
+  // with `ipv6Only: false` it serves both families on one port (dual stack).
   const type = opts.type === 'udp6' ? 'udp6' : 'udp4'
   const engine = native.createEngine(type === 'udp6')
+  const dualStack = type === 'udp6' && opts.ipv6Only === false && !opts.socket
+  if (type === 'udp6' && typeof opts.ipv6Only === 'boolean' && !opts.socket) engine.setIpv6Only(opts.ipv6Only)
   const state = {
     engine,
     native: !opts.socket,
-    family: opts.socket ? 0 : (type === 'udp6' ? 6 : 4),
+    // Family of DNS lookups (0: either, for a user socket or a dual-stack one).
+    family: opts.socket || dualStack ? 0 : (type === 'udp6' ? 6 : 4),
     tape: new Int32Array(TAPE_WORDS),
     // Records of the last batch not delivered yet because a listener threw (see dispatch): they
     // are in `tape` from restPos to restEnd (0: none), their byte strings in restBytes.

@@ -20,7 +20,11 @@ const BAD = [
   [{ rateLimit: { blockMs: -5 } }, /"rateLimit\.blockMs"/],
   [{ matchPort: 'yes' }, /"matchPort" option must be a boolean/],
   [{ readOnly: 1 }, /"readOnly" option must be a boolean\. Received 1/],
-  [{ readOnly: 'true' }, /"readOnly" option must be a boolean/]
+  [{ readOnly: 'true' }, /"readOnly" option must be a boolean/],
+  [{ type: 'udp6', ipv6Only: 0 }, /"ipv6Only" option must be a boolean\. Received 0/],
+  [{ ipv6Only: false }, /"ipv6Only" option must be given with type: 'udp6' and without socket\. Received false/],
+  [{ type: 'udp4', ipv6Only: true }, /"ipv6Only" option must be given with type: 'udp6'/],
+  [{ type: 'udp6', ipv6Only: false, socket: { on () {} } }, /"ipv6Only" option must be given with type: 'udp6' and without socket/]
 ]
 
 for (const [opts, message] of BAD) {
@@ -39,6 +43,8 @@ test('valid added options, and the keys k-rpc and bittorrent-dht pass on, constr
     { rateLimit: false },
     { readOnly: true },
     { readOnly: false },
+    { type: 'udp6', ipv6Only: false },
+    { type: 'udp6', ipv6Only: true },
     { rateLimit: { perSecond: 5, windowMs: 10000, blockMs: 0 } },
     { type: undefined, maxInflight: null, rateLimit: undefined },
     { timeout: 100, nodes: [], bootstrap: false, k: 20, concurrency: 16, idLength: 20, host: '127.0.0.1' }

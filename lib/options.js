@@ -1,6 +1,6 @@
 'use strict'
 // Checks of the options this package adds to k-rpc-socket's (type, matchPort, maxInflight,
-// rateLimit, readOnly). A typo there would otherwise pass silently (`type: 'udp5'` gave an IPv4 socket,
+// rateLimit, readOnly, ipv6Only). A typo there would otherwise pass silently (`type: 'udp5'` gave an IPv4 socket,
 // `maxInflight: 0` no limit). The reference's own options (timeout, socket, isIP) keep the
 // reference's behaviour and are not checked here; every other key is ignored, since k-rpc and
 // bittorrent-dht hand their whole options object on.
@@ -21,6 +21,13 @@ function validateAddedOptions (opts) {
   }
   if (!absent(opts.matchPort) && typeof opts.matchPort !== 'boolean') {
     throw invalid('matchPort', opts.matchPort, 'a boolean')
+  }
+  if (!absent(opts.ipv6Only)) {
+    if (typeof opts.ipv6Only !== 'boolean') throw invalid('ipv6Only', opts.ipv6Only, 'a boolean')
+    // It sets an option of the built-in IPv6 socket: elsewhere it would do nothing, silently.
+    if (opts.type !== 'udp6' || !absent(opts.socket)) {
+      throw invalid('ipv6Only', opts.ipv6Only, "given with type: 'udp6' and without socket")
+    }
   }
   if (!absent(opts.readOnly) && typeof opts.readOnly !== 'boolean') {
     throw invalid('readOnly', opts.readOnly, 'a boolean')

@@ -23,6 +23,7 @@ RPC(null)
 RPC({ type: 'udp6', matchPort: true, maxInflight: 100, rateLimit: { perSecond: 5, windowMs: 10000, blockMs: 1000 } })
 RPC({ rateLimit: true })
 RPC({ readOnly: true })
+RPC({ type: 'udp6', ipv6Only: false })
 // @ts-expect-error: readOnly is a boolean
 RPC({ readOnly: 1 })
 RPC({ isIP: () => true })

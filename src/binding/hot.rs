@@ -52,10 +52,18 @@ pub(super) struct Hot {
     pub ticks: Cell<u64>,
     pub io: Rc<RefCell<Option<Io>>>,
     pub ipv6: bool,
+    /// IPV6_V6ONLY as the `ipv6Only` option set it (`None`: not given, the system's default).
+    /// `Some(false)` on an IPv6 engine is dual-stack: IPv4 destinations are sent to as mapped.
+    pub ipv6_only: Cell<Option<bool>>,
     pub epoch: Instant,
 }
 
 impl Hot {
+    /// One IPv6 socket for both families (`type: 'udp6', ipv6Only: false`).
+    pub fn dual_stack(&self) -> bool {
+        self.ipv6 && self.ipv6_only.get() == Some(false)
+    }
+
     pub fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
     }
@@ -189,6 +197,10 @@ impl Hot {
             .and_then(|text| text.parse::<IpAddr>().ok())
         else {
             return Err(SEND_NOT_AN_IP);
+        };
+        let ip = match ip {
+            IpAddr::V4(v4) if self.dual_stack() => IpAddr::V6(v4.to_ipv6_mapped()),
+            ip => ip,
         };
         if ip.is_ipv6() != self.ipv6 {
             return Err(-EINVAL);

@@ -191,6 +191,7 @@ impl Engine {
                 ticks: Cell::new(0),
                 io: Rc::new(RefCell::new(None)),
                 ipv6,
+                ipv6_only: Cell::new(None),
                 epoch: Instant::now(),
             }),
             receive_on_loop: receive_on_loop.unwrap_or(false),
@@ -256,6 +257,18 @@ impl Engine {
         self.hot.shared.engine().set_read_only(on);
     }
 
+    /// dgram's `ipv6Only`, before bind: IPV6_V6ONLY on the IPv6 socket. `false` makes it
+    /// dual-stack: IPv4 senders are reported by their dotted address (family IPv4), IPv4
+    /// destinations are sent to as `::ffff:a.b.c.d`, and replies match either spelling.
+    #[napi(catch_unwind)]
+    pub fn set_ipv6_only(&self, only: bool) {
+        self.hot.ipv6_only.set(Some(only));
+        self.hot
+            .shared
+            .engine()
+            .set_dual_stack(self.hot.dual_stack());
+    }
+
     /// One tick of the JS timer (made while queries are in flight): `(slot, gen)` pairs of the
     /// queries whose time is up, or null (the common case).
     #[napi(catch_unwind)]
@@ -318,6 +331,7 @@ impl Engine {
             wake_cb,
             self.hot.epoch,
             receive,
+            self.hot.ipv6_only.get().filter(|_| self.hot.ipv6),
         ) {
             Ok(socket) => Arc::new(socket),
             Err(e) => return Ok(e.raw_os_error().unwrap_or(EINVAL)),

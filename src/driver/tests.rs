@@ -28,6 +28,7 @@ fn bind_on_caller() -> (BoundSocket, Arc<Shared>) {
         Arc::new(|| {}),
         Instant::now(),
         Receive::OnCaller,
+        None,
     )
     .expect("bind on loopback");
     (socket, shared)

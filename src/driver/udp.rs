@@ -147,12 +147,15 @@ impl Gate {
 impl BoundSocket {
     /// Binds `address` and starts its task. `wake` is called when JS has work (only used with
     /// `Receive::OnRuntime`); `epoch` is the clock origin of the engine's `now_ms` values.
+    /// `ipv6_only` sets IPV6_V6ONLY on an IPv6 socket (`None`: the system's default, as dgram
+    /// without the option); with `Some(false)` IPv4 senders are reported by their dotted address.
     pub fn bind(
         address: SocketAddr,
         shared: Arc<Shared>,
         wake: Wake,
         epoch: Instant,
         receive: Receive,
+        ipv6_only: Option<bool>,
     ) -> io::Result<Self> {
         let domain = if address.is_ipv6() {
             Domain::IPV6
@@ -160,6 +163,11 @@ impl BoundSocket {
             Domain::IPV4
         };
         let socket = new_socket(domain)?;
+        let mut dual_stack = false;
+        if let (Some(only), true) = (ipv6_only, address.is_ipv6()) {
+            socket.set_only_v6(only)?;
+            dual_stack = !only;
+        }
         socket.bind(&address.into())?;
         let local = socket
             .local_addr()?
@@ -182,7 +190,7 @@ impl BoundSocket {
             socket: Arc::clone(&socket),
             local,
             shared: Arc::clone(&shared),
-            receiver: Mutex::new(Receiver::new(ipv6, epoch)),
+            receiver: Mutex::new(Receiver::new(ipv6, dual_stack, epoch)),
             outbox: Mutex::new(Outbox::default()),
             queue: Arc::new(Mutex::new(SendQueue {
                 datagrams: VecDeque::new(),
@@ -192,7 +200,8 @@ impl BoundSocket {
             shutdown: Arc::new(Notify::new()),
             gate: Gate::new(),
         };
-        let reader = (receive == Receive::OnRuntime).then(|| (Receiver::new(ipv6, epoch), wake));
+        let reader =
+            (receive == Receive::OnRuntime).then(|| (Receiver::new(ipv6, dual_stack, epoch), wake));
         handle.spawn(run(
             socket,
             watched,
@@ -671,6 +680,9 @@ thread_local! {
 /// Reads datagrams in bursts and ingests each burst under one lock.
 struct Receiver {
     ipv6_socket: bool,
+    /// IPv4 senders of a dual-stack socket come as `::ffff:a.b.c.d`; they are reported as
+    /// `a.b.c.d`, family IPv4, as an IPv4 socket would report them.
+    dual_stack: bool,
     epoch: Instant,
     last_ip: Option<IpAddr>,
     address_text: [u8; 64],
@@ -678,9 +690,10 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn new(ipv6_socket: bool, epoch: Instant) -> Self {
+    fn new(ipv6_socket: bool, dual_stack: bool, epoch: Instant) -> Self {
         Self {
             ipv6_socket,
+            dual_stack,
             epoch,
             last_ip: None,
             address_text: [0; 64],
@@ -774,10 +787,16 @@ impl Receiver {
         let now_ms = self.epoch.elapsed().as_millis() as u64;
         let mut engine = shared.engine();
         for &(start, len, from) in marks.iter() {
-            self.format_address(from.ip());
+            let ip = match from.ip() {
+                IpAddr::V6(v6) if self.dual_stack => {
+                    v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+                }
+                ip => ip,
+            };
+            self.format_address(ip);
             let source = Source {
                 address: &self.address_text[..self.address_len],
-                ipv6: self.ipv6_socket,
+                ipv6: self.ipv6_socket && ip.is_ipv6(),
                 port: from.port(),
             };
             engine.ingest_at(&burst[start..start + len], source, now_ms);
