@@ -43,6 +43,11 @@ export declare class Engine {
    */
   setIpv6Only(only: boolean): void
   /**
+   * Opt-in pacing (`sendRate`), before bind: every datagram the socket sends waits for a
+   * token of a bucket of `burst` tokens refilled at `per_second` (src/core/pacer.rs).
+   */
+  setSendRate(perSecond: number, burst: number): void
+  /**
    * One tick of the JS timer (made while queries are in flight): `(slot, gen)` pairs of the
    * queries whose time is up, or null (the common case).
    */
@@ -89,6 +94,9 @@ export interface EngineStats {
   sendErrors: number
   rateLimited: number
   droppedReadOnly: number
+  sendQueued: number
+  sendQueueFull: number
+  sendQueueLength: number
   queriesInFlight: number
 }
 

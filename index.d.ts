@@ -181,6 +181,20 @@ declare namespace RPC {
      * Absent: the system's default, as before.
      */
     ipv6Only?: boolean
+    /**
+     * Added, off by default, not with `socket`: a token bucket over every datagram the socket
+     * sends (queries, responses, errors), in the engine. What waits is sent in order; at most
+     * 4 MiB waits, beyond that a send fails with `ENOBUFS`.
+     */
+    sendRate?: SendRateOptions
+  }
+
+  /** Settings of {@link RPCOptions.sendRate}. */
+  interface SendRateOptions {
+    /** Datagrams per second on average. */
+    perSecond: number
+    /** Most datagrams sent back to back. Default `max(1, ceil(perSecond / 1000))`. */
+    burst?: number
   }
 
   /** Settings of {@link RPCOptions.rateLimit}; each falls back to its default. */
@@ -421,6 +435,12 @@ declare namespace RPC {
     rateLimited: number
     /** Incoming queries dropped unanswered by `readOnly`. */
     droppedReadOnly: number
+    /** Datagrams that waited in the send queue (for `sendRate`, or for room in the kernel). */
+    sendQueued: number
+    /** Datagrams refused with `ENOBUFS` because 4 MiB already waited. */
+    sendQueueFull: number
+    /** Datagrams waiting in the send queue now. */
+    sendQueueLength: number
     /** Queries in flight. */
     queriesInFlight: number
   }

@@ -620,12 +620,19 @@ function tooManyQueries (message) {
 //   sending more than perSecond datagrams per second over windowMs is ignored for blockMs,
 //   before anything is decoded (libtorrent's DHT defaults: 5 per second over 10 s, blocked for
 //   5 minutes; src/core/rate_limit.rs).
-// - readOnly: BEP 43 read-only node (queries carry `ro: 1`, incoming queries are not answered).
+// - readOnly: BEP 43 read-only node (queries carry `ro: 1`, incoming queries are not answered);
+// - sendRate: { perSecond, burst }: a token bucket over every datagram the socket sends.
 function configureHardening (engine, state, opts) {
   const limit = opts.rateLimit === true ? {} : opts.rateLimit
   if (opts.maxInflight > 0) state.maxInflight = opts.maxInflight
   // readOnly (BEP 43): incoming queries are dropped in the engine, before anything is built.
   if (state.readOnly) engine.setReadOnly(true)
+  // sendRate: the socket's driver paces every datagram (src/core/pacer.rs). The runtime's timer
+  // has a 1 ms resolution, so the default burst is what the rate makes in 1 ms (at least 1).
+  if (opts.sendRate) {
+    const perSecond = opts.sendRate.perSecond
+    engine.setSendRate(perSecond, opts.sendRate.burst || Math.min(Math.max(1, Math.ceil(perSecond / 1000)), 0xffffffff))
+  }
   if (!opts.matchPort && !limit) return
   // The engine takes a u32: a larger rate must not wrap around to a small one.
   const perSecond = limit ? (limit.perSecond > 0 ? Math.min(limit.perSecond, 0xffffffff) : 5) : 0

@@ -24,7 +24,14 @@ const BAD = [
   [{ type: 'udp6', ipv6Only: 0 }, /"ipv6Only" option must be a boolean\. Received 0/],
   [{ ipv6Only: false }, /"ipv6Only" option must be given with type: 'udp6' and without socket\. Received false/],
   [{ type: 'udp4', ipv6Only: true }, /"ipv6Only" option must be given with type: 'udp6'/],
-  [{ type: 'udp6', ipv6Only: false, socket: { on () {} } }, /"ipv6Only" option must be given with type: 'udp6' and without socket/]
+  [{ type: 'udp6', ipv6Only: false, socket: { on () {} } }, /"ipv6Only" option must be given with type: 'udp6' and without socket/],
+  [{ sendRate: 250 }, /"sendRate" option must be an object \{ perSecond, burst \}\. Received 250/],
+  [{ sendRate: {} }, /"sendRate\.perSecond" option must be a positive number\. Received undefined/],
+  [{ sendRate: { perSecond: 0 } }, /"sendRate\.perSecond"/],
+  [{ sendRate: { perSecond: Infinity } }, /"sendRate\.perSecond"/],
+  [{ sendRate: { perSecond: 10, burst: 0 } }, /"sendRate\.burst" option must be a positive integer\. Received 0/],
+  [{ sendRate: { perSecond: 10, burst: 1.5 } }, /"sendRate\.burst"/],
+  [{ sendRate: { perSecond: 10 }, socket: { on () {} } }, /"sendRate" option must be given without socket/]
 ]
 
 for (const [opts, message] of BAD) {
@@ -45,6 +52,8 @@ test('valid added options, and the keys k-rpc and bittorrent-dht pass on, constr
     { readOnly: false },
     { type: 'udp6', ipv6Only: false },
     { type: 'udp6', ipv6Only: true },
+    { sendRate: { perSecond: 250 } },
+    { sendRate: { perSecond: 0.5, burst: 3 } },
     { rateLimit: { perSecond: 5, windowMs: 10000, blockMs: 0 } },
     { type: undefined, maxInflight: null, rateLimit: undefined },
     { timeout: 100, nodes: [], bootstrap: false, k: 20, concurrency: 16, idLength: 20, host: '127.0.0.1' }

@@ -24,6 +24,10 @@ RPC({ type: 'udp6', matchPort: true, maxInflight: 100, rateLimit: { perSecond: 5
 RPC({ rateLimit: true })
 RPC({ readOnly: true })
 RPC({ type: 'udp6', ipv6Only: false })
+RPC({ sendRate: { perSecond: 250 } })
+RPC({ sendRate: { perSecond: 250, burst: 10 } })
+// @ts-expect-error: perSecond is required
+RPC({ sendRate: { burst: 10 } })
 // @ts-expect-error: readOnly is a boolean
 RPC({ readOnly: 1 })
 RPC({ isIP: () => true })
@@ -209,6 +213,7 @@ expectType<number>(stats.datagramsIn + stats.bytesIn + stats.datagramsOut + stat
 expectType<number>(stats.malformed + stats.unexpectedTid + stats.wrongSource + stats.badTid)
 expectType<number>(stats.timeouts + stats.droppedInbox + stats.droppedPortZero + stats.sendErrors)
 expectType<number>(stats.rateLimited + stats.queriesInFlight + stats.droppedReadOnly)
+expectType<number>(stats.sendQueued + stats.sendQueueFull + stats.sendQueueLength)
 // Stats has exactly the engine's fields (binding.d.ts): a renamed or added counter fails here.
 assertType<Equal<keyof RPC.Stats, keyof EngineStats>>()
 assertType<Equal<RPC.Stats, EngineStats>>()

@@ -55,6 +55,8 @@ pub(super) struct Hot {
     /// IPV6_V6ONLY as the `ipv6Only` option set it (`None`: not given, the system's default).
     /// `Some(false)` on an IPv6 engine is dual-stack: IPv4 destinations are sent to as mapped.
     pub ipv6_only: Cell<Option<bool>>,
+    /// `sendRate` as (datagrams per second, burst), for the socket's pacer at bind.
+    pub send_rate: Cell<Option<(f64, u32)>>,
     pub epoch: Instant,
 }
 

@@ -28,6 +28,7 @@ use napi_derive::napi;
 
 use crate::core::engine::Engine as CoreEngine;
 use crate::core::keys::INTERNED_KEYS;
+use crate::core::pacer::Pacer;
 use crate::core::rate_limit::RateLimit;
 use crate::driver::{BoundSocket, Receive, Shared, Wake};
 use hot::{Hot, EBADF, EINVAL};
@@ -125,6 +126,9 @@ pub struct EngineStats {
     pub send_errors: f64,
     pub rate_limited: f64,
     pub dropped_read_only: f64,
+    pub send_queued: f64,
+    pub send_queue_full: f64,
+    pub send_queue_length: f64,
     pub queries_in_flight: f64,
 }
 
@@ -192,6 +196,7 @@ impl Engine {
                 io: Rc::new(RefCell::new(None)),
                 ipv6,
                 ipv6_only: Cell::new(None),
+                send_rate: Cell::new(None),
                 epoch: Instant::now(),
             }),
             receive_on_loop: receive_on_loop.unwrap_or(false),
@@ -269,6 +274,13 @@ impl Engine {
             .set_dual_stack(self.hot.dual_stack());
     }
 
+    /// Opt-in pacing (`sendRate`), before bind: every datagram the socket sends waits for a
+    /// token of a bucket of `burst` tokens refilled at `per_second` (src/core/pacer.rs).
+    #[napi(catch_unwind)]
+    pub fn set_send_rate(&self, per_second: f64, burst: u32) {
+        self.hot.send_rate.set(Some((per_second, burst)));
+    }
+
     /// One tick of the JS timer (made while queries are in flight): `(slot, gen)` pairs of the
     /// queries whose time is up, or null (the common case).
     #[napi(catch_unwind)]
@@ -332,6 +344,10 @@ impl Engine {
             self.hot.epoch,
             receive,
             self.hot.ipv6_only.get().filter(|_| self.hot.ipv6),
+            self.hot
+                .send_rate
+                .get()
+                .map(|(per_second, burst)| Pacer::new(per_second, burst)),
         ) {
             Ok(socket) => Arc::new(socket),
             Err(e) => return Ok(e.raw_os_error().unwrap_or(EINVAL)),
@@ -487,6 +503,9 @@ impl Engine {
             send_errors: s.send_errors as f64,
             rate_limited: s.rate_limited as f64,
             dropped_read_only: s.dropped_read_only as f64,
+            send_queued: s.send_queued as f64,
+            send_queue_full: s.send_queue_full as f64,
+            send_queue_length: self.with_socket(|socket| socket.queued()).unwrap_or(0) as f64,
             queries_in_flight: s.queries_in_flight as f64,
         }
     }

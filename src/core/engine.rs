@@ -175,6 +175,15 @@ impl Engine {
         }
     }
 
+    /// Counts a datagram put in the send queue (`true`) or refused because it was full.
+    pub fn count_send_queued(&mut self, accepted: bool) {
+        if accepted {
+            self.stats.send_queued += 1;
+        } else {
+            self.stats.send_queue_full += 1;
+        }
+    }
+
     /// Counts a send the kernel refused.
     pub fn count_send_error(&mut self) {
         self.stats.send_errors += 1;

@@ -6,6 +6,7 @@ pub mod bencode;
 pub mod classify;
 pub mod engine;
 pub mod keys;
+pub mod pacer;
 pub mod rate_limit;
 pub mod stats;
 pub mod tape;

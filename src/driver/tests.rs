@@ -29,6 +29,7 @@ fn bind_on_caller() -> (BoundSocket, Arc<Shared>) {
         Instant::now(),
         Receive::OnCaller,
         None,
+        None,
     )
     .expect("bind on loopback");
     (socket, shared)

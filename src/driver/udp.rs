@@ -27,6 +27,7 @@ use tokio::sync::Notify;
 use super::recv::{recv_batch, RECV_BATCH, RECV_BUFFER, SCRATCH_BYTES};
 use super::runtime;
 use crate::core::engine::{Engine, Source};
+use crate::core::pacer::Pacer;
 
 /// Most datagrams read per wake-up before control goes back to the loop, so one flooded socket
 /// cannot starve timers, sends or other sockets (quinn bounds its receive loop the same way).
@@ -94,6 +95,30 @@ impl Shared {
 struct SendQueue {
     datagrams: VecDeque<(Vec<u8>, SocketAddr)>,
     bytes: usize,
+    /// The runtime took the front datagram and has not sent it yet: a new one must still wait
+    /// behind it.
+    held: bool,
+    /// Opt-in pacing of every outgoing datagram (`sendRate`).
+    pacer: Option<Pacer>,
+}
+
+impl SendQueue {
+    /// How many of `n` datagrams may go to the kernel now, from the JS thread: none while any
+    /// waits for the runtime (they would overtake it), else as many as the pacer has tokens for.
+    fn may_send_directly(&mut self, n: usize, epoch: Instant) -> usize {
+        if !self.datagrams.is_empty() || self.held {
+            return 0;
+        }
+        match self.pacer.as_mut() {
+            None => n,
+            Some(pacer) => pacer.take_up_to(nanos_since(epoch), n),
+        }
+    }
+}
+
+/// The pacer's clock.
+fn nanos_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Datagrams accepted by [`BoundSocket::enqueue`] and not flushed yet.
@@ -117,6 +142,7 @@ pub struct BoundSocket {
     writable: Arc<Notify>,
     shutdown: Arc<Notify>,
     gate: Arc<Gate>,
+    epoch: Instant,
 }
 
 /// Guards the runtime thread's system calls on the socket against [`BoundSocket::close`].
@@ -149,6 +175,8 @@ impl BoundSocket {
     /// `Receive::OnRuntime`); `epoch` is the clock origin of the engine's `now_ms` values.
     /// `ipv6_only` sets IPV6_V6ONLY on an IPv6 socket (`None`: the system's default, as dgram
     /// without the option); with `Some(false)` IPv4 senders are reported by their dotted address.
+    /// `pacer`: every outgoing datagram waits for a token of it.
+    #[allow(clippy::too_many_arguments)]
     pub fn bind(
         address: SocketAddr,
         shared: Arc<Shared>,
@@ -156,6 +184,7 @@ impl BoundSocket {
         epoch: Instant,
         receive: Receive,
         ipv6_only: Option<bool>,
+        pacer: Option<Pacer>,
     ) -> io::Result<Self> {
         let domain = if address.is_ipv6() {
             Domain::IPV6
@@ -195,10 +224,13 @@ impl BoundSocket {
             queue: Arc::new(Mutex::new(SendQueue {
                 datagrams: VecDeque::new(),
                 bytes: 0,
+                held: false,
+                pacer,
             })),
             writable: Arc::new(Notify::new()),
             shutdown: Arc::new(Notify::new()),
             gate: Gate::new(),
+            epoch,
         };
         let reader =
             (receive == Receive::OnRuntime).then(|| (Receiver::new(ipv6, dual_stack, epoch), wake));
@@ -211,6 +243,7 @@ impl BoundSocket {
             Arc::clone(&bound.writable),
             Arc::clone(&bound.shutdown),
             Arc::clone(&bound.gate),
+            epoch,
         ));
         Ok(bound)
     }
@@ -246,6 +279,8 @@ impl BoundSocket {
     pub fn enqueue(&self, data: &[u8], to: SocketAddr) -> io::Result<()> {
         let mut outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
         if outbox.bytes.len() + data.len() > MAX_QUEUED_SEND_BYTES {
+            drop(outbox);
+            self.shared.engine().count_send_queued(false);
             return Err(io::Error::from_raw_os_error(ENOBUFS));
         }
         let start = outbox.bytes.len();
@@ -262,9 +297,10 @@ impl BoundSocket {
         let mut outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
         let count = outbox.items.len().min(results.len());
         let mut next = 0;
-        if self.runtime_queue_is_empty() {
-            while next < count {
-                match send_batch(&self.socket, &outbox, next, count, results) {
+        let direct = self.queue().may_send_directly(count, self.epoch);
+        if direct > 0 {
+            while next < direct {
+                match send_batch(&self.socket, &outbox, next, direct, results) {
                     Ok(sent) => next += sent,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => {
@@ -301,7 +337,7 @@ impl BoundSocket {
         if self.pending() > 0 {
             return None;
         }
-        let sent = if self.runtime_queue_is_empty() {
+        let sent = if self.queue().may_send_directly(1, self.epoch) == 1 {
             self.socket.send_to(data, to)
         } else {
             Err(io::ErrorKind::WouldBlock.into())
@@ -318,14 +354,14 @@ impl BoundSocket {
         })
     }
 
-    /// True when no datagram waits for the runtime: a new one may go to the kernel without
-    /// overtaking it.
-    fn runtime_queue_is_empty(&self) -> bool {
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .datagrams
-            .is_empty()
+    fn queue(&self) -> MutexGuard<'_, SendQueue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Datagrams waiting for the runtime (for the pacer, or for room in the kernel's buffer).
+    pub fn queued(&self) -> usize {
+        let queue = self.queue();
+        queue.datagrams.len() + usize::from(queue.held)
     }
 
     /// Datagrams waiting for [`BoundSocket::flush`].
@@ -338,14 +374,17 @@ impl BoundSocket {
     }
 
     fn queue_for_runtime(&self, data: &[u8], to: SocketAddr) -> io::Result<()> {
-        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let mut queue = self.queue();
         if queue.bytes + data.len() > MAX_QUEUED_SEND_BYTES {
+            drop(queue);
+            self.shared.engine().count_send_queued(false);
             return Err(io::Error::from_raw_os_error(ENOBUFS));
         }
         queue.bytes += data.len();
         queue.datagrams.push_back((data.to_vec(), to));
         drop(queue);
         self.writable.notify_one();
+        self.shared.engine().count_send_queued(true);
         Ok(())
     }
 
@@ -537,10 +576,6 @@ impl AsRawFd for Descriptor {
 type Watched = AsyncFd<Descriptor>;
 #[cfg(not(unix))]
 type Watched = portable::Watched;
-#[cfg(unix)]
-type ReadGuard<'a> = tokio::io::unix::AsyncFdReadyGuard<'a, Descriptor>;
-#[cfg(not(unix))]
-type ReadGuard<'a> = portable::Guard<'a>;
 
 #[cfg(not(unix))]
 use portable::watch;
@@ -564,99 +599,136 @@ async fn run(
     writable: Arc<Notify>,
     shutdown: Arc<Notify>,
     gate: Arc<Gate>,
+    epoch: Instant,
 ) {
-    // Shutdown ends the task wherever it waits, a flush waiting for the kernel included: once
-    // closed, the socket is inert and would never become writable.
+    // Shutdown ends the task wherever it waits, a flush waiting for the kernel or the pacer
+    // included: once closed, the socket is inert and would never become writable. What still
+    // waits is dropped, as dgram drops the sends queued on a closed socket.
+    let sends = async {
+        loop {
+            writable.notified().await;
+            flush(&socket, watched.as_ref(), &queue, &shared, &gate, epoch).await;
+        }
+    };
+    // Sends and reads wait side by side: a flush waiting for the pacer (seconds, with a backlog)
+    // must not hold up reading.
     tokio::select! {
         biased;
         _ = shutdown.notified() => {}
-        _ = serve(&socket, watched.as_ref(), &shared, reader, &queue, &writable, &gate) => {}
+        _ = sends => {}
+        _ = receive(&socket, watched.as_ref(), &shared, reader, &gate) => {}
     }
 }
 
-async fn serve(
+async fn receive(
     socket: &UdpSocket,
-    watched: Option<&AsyncFd<Descriptor>>,
+    watched: Option<&Watched>,
     shared: &Shared,
-    mut reader: Option<(Receiver, Wake)>,
-    queue: &Mutex<SendQueue>,
-    writable: &Notify,
+    reader: Option<(Receiver, Wake)>,
     gate: &Gate,
 ) {
+    let Some((mut receiver, wake)) = reader else {
+        return std::future::pending().await;
+    };
+    let Some(fd) = watched else {
+        return std::future::pending().await;
+    };
     loop {
-        tokio::select! {
-            biased;
-            _ = writable.notified() => flush(socket, watched, queue, shared, gate).await,
-            ready = readable(watched, reader.is_some()) => {
-                let Ok(mut guard) = ready else { return };
-                let Some((receiver, wake)) = reader.as_mut() else { continue };
-                // The runtime keeps reading into a full inbox (and counts the drops) rather
-                // than spin on a socket it may not read from until JS drains.
-                let bounded = receiver.read_burst(socket, shared, gate, false);
-                if !shared.engine().inbox_is_empty() {
-                    shared.wake_if_needed(wake);
-                }
-                if bounded {
-                    tokio::task::yield_now().await;
-                } else {
-                    guard.clear_ready();
-                }
-            }
+        let Ok(mut guard) = fd.readable().await else {
+            return;
+        };
+        // The runtime keeps reading into a full inbox (and counts the drops) rather than spin
+        // on a socket it may not read from until JS drains.
+        let bounded = receiver.read_burst(socket, shared, gate, false);
+        if !shared.engine().inbox_is_empty() {
+            shared.wake_if_needed(&wake);
+        }
+        if bounded {
+            tokio::task::yield_now().await;
+        } else {
+            guard.clear_ready();
         }
     }
 }
 
-/// Readability of the socket, or never when the caller reads.
-async fn readable(watched: Option<&Watched>, reading: bool) -> io::Result<ReadGuard<'_>> {
-    match watched {
-        Some(fd) if reading => fd.readable().await,
-        _ => std::future::pending().await,
-    }
-}
-
-/// Sends what the JS thread had to queue, waiting for the kernel as needed. When the runtime
-/// does not watch the socket already, it does so only for the duration of the flush.
+/// Sends what the JS thread had to queue, in order, each datagram once the pacer (if any) has a
+/// token for it and the kernel has room. When the runtime does not watch the socket already, it
+/// registers it only when the kernel is full, and for the rest of this flush.
 async fn flush(
     socket: &UdpSocket,
     watched: Option<&Watched>,
     queue: &Mutex<SendQueue>,
     shared: &Shared,
     gate: &Gate,
+    epoch: Instant,
 ) {
-    let temporary;
-    let fd = match watched {
-        Some(fd) => fd,
-        None => match watch(socket, Interest::WRITABLE) {
-            Ok(fd) => {
-                temporary = fd;
-                &temporary
-            }
-            Err(_) => return,
-        },
-    };
+    let mut temporary = None;
     loop {
         let next = {
             let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
-            match q.datagrams.pop_front() {
-                Some(item) => {
+            let now = nanos_since(epoch);
+            match q.pacer.as_mut().map_or(0, |pacer| pacer.wait(now)) {
+                _ if q.datagrams.is_empty() => return,
+                0 => {
+                    if let Some(pacer) = q.pacer.as_mut() {
+                        pacer.try_take(now);
+                    }
+                    let Some(item) = q.datagrams.pop_front() else {
+                        return;
+                    };
                     q.bytes -= item.0.len();
-                    item
+                    q.held = true;
+                    Ok(item)
                 }
-                None => return,
+                wait => Err(Duration::from_nanos(wait)),
             }
         };
-        let result = loop {
-            let Ok(mut guard) = fd.writable().await else {
-                return;
-            };
-            match guard.try_io(|_| gate.open(|| socket.send_to(&next.0, next.1)).transpose()) {
-                Ok(Ok(None)) => return,
-                Ok(result) => break result,
-                Err(_would_block) => continue,
+        let next = match next {
+            Ok(item) => item,
+            Err(wait) => {
+                tokio::time::sleep(wait).await;
+                continue;
             }
         };
-        if result.is_err() {
-            shared.engine().count_send_error();
+        let result = send_queued(socket, watched, &mut temporary, gate, &next).await;
+        queue.lock().unwrap_or_else(|p| p.into_inner()).held = false;
+        match result {
+            None => return,
+            Some(Err(_)) => shared.engine().count_send_error(),
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+/// One send, waiting for room in the kernel's buffer; `None` once the socket is closed.
+async fn send_queued(
+    socket: &UdpSocket,
+    watched: Option<&Watched>,
+    temporary: &mut Option<Watched>,
+    gate: &Gate,
+    (data, to): &(Vec<u8>, SocketAddr),
+) -> Option<io::Result<usize>> {
+    match gate.open(|| socket.send_to(data, *to))? {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        result => return Some(result),
+    }
+    let fd = match watched {
+        Some(fd) => fd,
+        None => {
+            if temporary.is_none() {
+                *temporary = Some(watch(socket, Interest::WRITABLE).ok()?);
+            }
+            temporary.as_ref()?
+        }
+    };
+    loop {
+        let Ok(mut guard) = fd.writable().await else {
+            return None;
+        };
+        match guard.try_io(|_| gate.open(|| socket.send_to(data, *to)).transpose()) {
+            Ok(Ok(None)) => return None,
+            Ok(result) => return Some(result.map(|sent| sent.unwrap_or(0))),
+            Err(_would_block) => continue,
         }
     }
 }
