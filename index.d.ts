@@ -111,6 +111,8 @@ interface RPC extends EventEmitter {
    * Added to k-rpc-socket's API.
    */
   readonly receivePath: 'loop' | 'runtime' | 'socket'
+  /** Added: queries waiting for `maxInflight`'s window (queue mode; 0 otherwise). */
+  readonly queued: number
 
   // Typed events. The fallback overload takes any event name except the seven below.
 
@@ -162,8 +164,13 @@ declare namespace RPC {
     type?: 'udp4' | 'udp6'
     /** Added, off by default: a reply must also come from the port that was queried. */
     matchPort?: boolean
-    /** Added, off by default: queries beyond this many in flight fail with `ETOOMANYQUERIES`. */
-    maxInflight?: number
+    /**
+     * Added, off by default. A number: queries beyond this many in flight fail with
+     * `ETOOMANYQUERIES`. `{ limit, queue }`: past `limit` queries sent and unanswered, a query
+     * waits (FIFO, at most `queue`; beyond that `ETOOMANYQUERIES`), registered at `query()` (tid
+     * returned, timeout running from there), and is sent when the window has room.
+     */
+    maxInflight?: number | InflightQueueOptions
     /**
      * Added, off by default: ignore a source that sends more than `perSecond` datagrams on average
      * over `windowMs`, for `blockMs`. `true` means 5 per second over 10 s, blocked for 5 minutes.
@@ -187,6 +194,14 @@ declare namespace RPC {
      * 4 MiB waits, beyond that a send fails with `ENOBUFS`.
      */
     sendRate?: SendRateOptions
+  }
+
+  /** Settings of {@link RPCOptions.maxInflight}'s queue mode. */
+  interface InflightQueueOptions {
+    /** Most queries sent and unanswered at once. */
+    limit: number
+    /** Most queries waiting for the window. */
+    queue: number
   }
 
   /** Settings of {@link RPCOptions.sendRate}. */

@@ -103,6 +103,16 @@ function RPC (opts) {
     gens: [],
     nextGen: 0,
     maxInflight: Infinity,
+    // maxInflight: { limit, queue }: at most `limit` queries sent and unanswered; the others
+    // wait here (FIFO, at most `queue`), registered but not sent. `sentSlots[slot]` is 1 while
+    // that slot's query is sent and counted in `sent`.
+    window: Infinity,
+    waitingMax: 0,
+    waiting: [],
+    waitingHead: 0,
+    sent: 0,
+    sentSlots: [],
+    pumpScheduled: false,
     readOnly: opts.readOnly === true,
     overdue: null,
     onwake: () => drain(self, state, null)
@@ -238,6 +248,14 @@ RPC.prototype.query = function (peer, query, cb) {
 
   const state = this[kState]
   // Opt-in cap (`maxInflight`); off by default, as the reference has none.
+  let wait = false
+  if (state.sent >= state.window) {
+    if ((state.waiting.length - state.waitingHead) / 2 >= state.waitingMax) {
+      process.nextTick(failQuery, this, req, tooManyQueries('Too many queries waiting: maxInflight.queue is ' + state.waitingMax))
+      return
+    }
+    wait = true
+  }
   if (this.inflight >= state.maxInflight) {
     process.nextTick(failQuery, this, req, tooManyQueries('Too many queries in flight: maxInflight is ' + state.maxInflight))
     return
@@ -262,8 +280,61 @@ RPC.prototype.query = function (peer, query, cb) {
 
   this.inflight++
   message.t.writeUInt16BE(tid, 0)
+  if (wait) {
+    state.waiting.push(slot, gen)
+    return tid
+  }
+  if (state.window !== Infinity) {
+    state.sent++
+    state.sentSlots[slot] = 1
+  }
   this.send(peer, message)
   return tid
+}
+
+// A query left its slot (reply, timeout, cancel): with maxInflight's queue, the window has room
+// for the next waiting query that is still pending. It is sent on the next tick, so that queries
+// timing out at the same tick (or cancelled by the callback) are not sent first.
+function leftSlot (self, state, slot) {
+  if (state.sentSlots[slot] !== 1) return
+  state.sentSlots[slot] = 0
+  state.sent--
+  if (!state.pumpScheduled && state.waitingHead < state.waiting.length) {
+    state.pumpScheduled = true
+    process.nextTick(sendWaiting, self, state)
+  }
+}
+
+function sendWaiting (self, state) {
+  state.pumpScheduled = false
+  if (self.destroyed) return
+  const waiting = state.waiting
+  while (state.sent < state.window && state.waitingHead < waiting.length) {
+    const next = waiting[state.waitingHead]
+    const gen = waiting[state.waitingHead + 1]
+    state.waitingHead += 2
+    const req = self._reqs[next]
+    if (state.gens[next] !== gen || !req) continue // cancelled or timed out while waiting
+    state.sent++
+    state.sentSlots[next] = 1
+    self.send(req.peer, req.message)
+  }
+  if (state.waitingHead === waiting.length) {
+    waiting.length = 0
+    state.waitingHead = 0
+  } else if (state.waitingHead > 1024 && state.waitingHead * 2 > waiting.length) {
+    state.waiting = waiting.slice(state.waitingHead)
+    state.waitingHead = 0
+  }
+}
+
+// Queries registered but waiting for maxInflight's window (some may have been cancelled since).
+function waitingCount (self, state) {
+  let n = 0
+  for (let i = state.waitingHead; i < state.waiting.length; i += 2) {
+    if (state.gens[state.waiting[i]] === state.waiting[i + 1] && self._reqs[state.waiting[i]]) n++
+  }
+  return n
 }
 
 RPC.prototype.cancel = function (tid, err) {
@@ -281,6 +352,7 @@ RPC.prototype._cancel = function (index, err) {
     state.engine.release(index)
     state.gens[index] = 0
     this.inflight--
+    if (state.window !== Infinity && !this.destroyed) leftSlot(this, state, index)
     req.callback(err || new Error('Query was cancelled'), null, req.peer)
     this.emit('update')
     this.emit('postupdate')
@@ -509,6 +581,7 @@ function complete (self, state, slot, isError, message, rinfo) {
   state.engine.release(slot)
   state.gens[slot] = 0
   self.inflight--
+  if (state.window !== Infinity) leftSlot(self, state, slot)
 
   if (isError) {
     const isArray = Array.isArray(message.e)
@@ -625,6 +698,10 @@ function tooManyQueries (message) {
 function configureHardening (engine, state, opts) {
   const limit = opts.rateLimit === true ? {} : opts.rateLimit
   if (opts.maxInflight > 0) state.maxInflight = opts.maxInflight
+  if (opts.maxInflight && typeof opts.maxInflight === 'object') {
+    state.window = opts.maxInflight.limit
+    state.waitingMax = opts.maxInflight.queue
+  }
   // readOnly (BEP 43): incoming queries are dropped in the engine, before anything is built.
   if (state.readOnly) engine.setReadOnly(true)
   // sendRate: the socket's driver paces every datagram (src/core/pacer.rs). The runtime's timer
@@ -680,6 +757,15 @@ Object.defineProperties(RPC.prototype, {
     if (typeof this.socket.unref === 'function') this.socket.unref()
     return this
   }),
+  // maxInflight: { limit, queue }: queries registered and waiting for the window, not sent yet.
+  queued: {
+    get () {
+      const state = this[kState]
+      return state.window === Infinity ? 0 : waitingCount(this, state)
+    },
+    configurable: true,
+    enumerable: false
+  },
   // Counters kept by the engine (see README).
   stats: method(function stats () {
     return this[kState].engine.stats()

@@ -10,7 +10,9 @@ const krpc = require('..')
 const BAD = [
   [{ type: 'udp5' }, /"type" option must be 'udp4' or 'udp6'\. Received 'udp5'/],
   [{ type: 6 }, /"type" option/],
-  [{ maxInflight: 0 }, /"maxInflight" option must be a positive integer\. Received 0/],
+  [{ maxInflight: 0 }, /"maxInflight" option must be a positive integer or \{ limit, queue \}\. Received 0/],
+  [{ maxInflight: { limit: 0, queue: 5 } }, /"maxInflight\.limit" option must be a positive integer\. Received 0/],
+  [{ maxInflight: { limit: 5 } }, /"maxInflight\.queue" option must be a positive integer\. Received undefined/],
   [{ maxInflight: -1 }, /Received -1/],
   [{ maxInflight: 'x' }, /Received 'x'/],
   [{ maxInflight: 1.5 }, /Received 1\.5/],
@@ -53,6 +55,7 @@ test('valid added options, and the keys k-rpc and bittorrent-dht pass on, constr
     { type: 'udp6', ipv6Only: false },
     { type: 'udp6', ipv6Only: true },
     { sendRate: { perSecond: 250 } },
+    { maxInflight: { limit: 8, queue: 1000 } },
     { sendRate: { perSecond: 0.5, burst: 3 } },
     { rateLimit: { perSecond: 5, windowMs: 10000, blockMs: 0 } },
     { type: undefined, maxInflight: null, rateLimit: undefined },

@@ -44,8 +44,13 @@ function validateAddedOptions (opts) {
   if (!absent(opts.readOnly) && typeof opts.readOnly !== 'boolean') {
     throw invalid('readOnly', opts.readOnly, 'a boolean')
   }
-  if (!absent(opts.maxInflight) && !(Number.isInteger(opts.maxInflight) && opts.maxInflight > 0)) {
-    throw invalid('maxInflight', opts.maxInflight, 'a positive integer')
+  const window = opts.maxInflight
+  const count = v => Number.isInteger(v) && v > 0
+  if (window !== null && typeof window === 'object') {
+    if (!count(window.limit)) throw invalid('maxInflight.limit', window.limit, 'a positive integer')
+    if (!count(window.queue)) throw invalid('maxInflight.queue', window.queue, 'a positive integer')
+  } else if (!absent(window) && !count(window)) {
+    throw invalid('maxInflight', window, 'a positive integer or { limit, queue }')
   }
   const limit = opts.rateLimit
   if (absent(limit) || typeof limit === 'boolean') return

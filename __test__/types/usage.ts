@@ -25,6 +25,9 @@ RPC({ rateLimit: true })
 RPC({ readOnly: true })
 RPC({ type: 'udp6', ipv6Only: false })
 RPC({ sendRate: { perSecond: 250 } })
+RPC({ maxInflight: { limit: 16, queue: 1000 } })
+// @ts-expect-error: queue mode needs both
+RPC({ maxInflight: { limit: 16 } })
 RPC({ sendRate: { perSecond: 250, burst: 10 } })
 // @ts-expect-error: perSecond is required
 RPC({ sendRate: { burst: 10 } })
@@ -218,6 +221,7 @@ expectType<number>(stats.sendQueued + stats.sendQueueFull + stats.sendQueueLengt
 assertType<Equal<keyof RPC.Stats, keyof EngineStats>>()
 assertType<Equal<RPC.Stats, EngineStats>>()
 expectType<RPC>(rpc.unref().ref())
+expectType<number>(rpc.queued)
 rpc.destroy()
 
 // Subclassing -----------------------------------------------------------------------------------
