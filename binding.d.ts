@@ -34,6 +34,19 @@ export declare class Engine {
    * (`per_second` 0 turns it off).
    */
   configure(matchPort: boolean, perSecond: number, windowMs: number, blockMs: number): void
+  /** Opt-in BEP 43 read-only mode: incoming queries are dropped in the engine (counted). */
+  setReadOnly(on: boolean): void
+  /**
+   * dgram's `ipv6Only`, before bind: IPV6_V6ONLY on the IPv6 socket. `false` makes it
+   * dual-stack: IPv4 senders are reported by their dotted address (family IPv4), IPv4
+   * destinations are sent to as `::ffff:a.b.c.d`, and replies match either spelling.
+   */
+  setIpv6Only(only: boolean): void
+  /**
+   * Opt-in pacing (`sendRate`), before bind: every datagram the socket sends waits for a
+   * token of a bucket of `burst` tokens refilled at `per_second` (src/core/pacer.rs).
+   */
+  setSendRate(perSecond: number, burst: number): void
   /**
    * One tick of the JS timer (made while queries are in flight): `(slot, gen)` pairs of the
    * queries whose time is up, or null (the common case).
@@ -80,6 +93,10 @@ export interface EngineStats {
   droppedPortZero: number
   sendErrors: number
   rateLimited: number
+  droppedReadOnly: number
+  sendQueued: number
+  sendQueueFull: number
+  sendQueueLength: number
   queriesInFlight: number
 }
 

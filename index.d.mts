@@ -8,6 +8,10 @@ export default RPC
 export type RPCOptions = RPC.RPCOptions
 /** Settings of `RPCOptions.rateLimit`. */
 export type RateLimitOptions = RPC.RateLimitOptions
+/** Settings of `RPCOptions.maxInflight`'s queue mode. */
+export type InflightQueueOptions = RPC.InflightQueueOptions
+/** Settings of `RPCOptions.sendRate`. */
+export type SendRateOptions = RPC.SendRateOptions
 /** The constructor's type: callable and constructible. */
 export type RPCConstructor = RPC.RPCConstructor
 /** Where to send a query or reply. */

@@ -115,6 +115,8 @@ interface RPC extends EventEmitter {
    * Added to k-rpc-socket's API.
    */
   readonly receivePath: 'loop' | 'runtime' | 'socket'
+  /** Added: queries waiting for `maxInflight`'s window (queue mode; 0 otherwise). */
+  readonly queued: number
 
   // Typed events. The fallback overload takes any event name except the seven below.
 
@@ -166,13 +168,52 @@ declare namespace RPC {
     type?: 'udp4' | 'udp6'
     /** Added, off by default: a reply must also come from the port that was queried. */
     matchPort?: boolean
-    /** Added, off by default: queries beyond this many in flight fail with `ETOOMANYQUERIES`. */
-    maxInflight?: number
+    /**
+     * Added, off by default. A number: queries beyond this many in flight fail with
+     * `ETOOMANYQUERIES`. `{ limit, queue }`: past `limit` queries sent and unanswered, a query
+     * waits (FIFO, at most `queue`; beyond that `ETOOMANYQUERIES`), registered at `query()` (tid
+     * returned, timeout running from there), and is sent when the window has room.
+     */
+    maxInflight?: number | InflightQueueOptions
     /**
      * Added, off by default: ignore a source that sends more than `perSecond` datagrams on average
      * over `windowMs`, for `blockMs`. `true` means 5 per second over 10 s, blocked for 5 minutes.
      */
     rateLimit?: boolean | RateLimitOptions
+    /**
+     * Added, off by default: a BEP 43 read-only node. Every query sent carries `ro: 1`; incoming
+     * queries are dropped unanswered (no `query` event), counted in `stats().droppedReadOnly`.
+     */
+    readOnly?: boolean
+    /**
+     * Added, with `type: 'udp6'` only (not with `socket`): IPV6_V6ONLY, dgram's option. `false`:
+     * one socket on `::` for both families; an IPv4 sender's `rinfo` is dotted with family
+     * `'IPv4'`, IPv4 hosts are sent to as `::ffff:a.b.c.d`, and replies match either spelling.
+     * Absent: the system's default, as before.
+     */
+    ipv6Only?: boolean
+    /**
+     * Added, off by default, not with `socket`: a token bucket over every datagram the socket
+     * sends (queries, responses, errors), in the engine. What waits is sent in order; at most
+     * 4 MiB waits, beyond that a send fails with `ENOBUFS`.
+     */
+    sendRate?: SendRateOptions
+  }
+
+  /** Settings of {@link RPCOptions.maxInflight}'s queue mode. */
+  interface InflightQueueOptions {
+    /** Most queries sent and unanswered at once. */
+    limit: number
+    /** Most queries waiting for the window. */
+    queue: number
+  }
+
+  /** Settings of {@link RPCOptions.sendRate}. */
+  interface SendRateOptions {
+    /** Datagrams per second on average. */
+    perSecond: number
+    /** Most datagrams sent back to back. Default `max(1, ceil(perSecond / 1000))`. */
+    burst?: number
   }
 
   /** Settings of {@link RPCOptions.rateLimit}; each falls back to its default. */
@@ -425,6 +466,14 @@ declare namespace RPC {
     sendErrors: number
     /** Datagrams ignored by the rate limit. */
     rateLimited: number
+    /** Incoming queries dropped unanswered by `readOnly`. */
+    droppedReadOnly: number
+    /** Datagrams that waited in the send queue (for `sendRate`, or for room in the kernel). */
+    sendQueued: number
+    /** Datagrams refused with `ENOBUFS` because 4 MiB already waited. */
+    sendQueueFull: number
+    /** Datagrams waiting in the send queue now. */
+    sendQueueLength: number
     /** Queries in flight. */
     queriesInFlight: number
   }

@@ -16,6 +16,7 @@ const NativeSocket = require('./lib/native-socket')
 const { Encoder } = require('./lib/encode')
 const { validateAddedOptions } = require('./lib/options')
 const { drain, releaseAfterBurst, TAPE_WORDS } = require('./lib/receive')
+const { leftSlot, waitingCount } = require('./lib/inflight-queue')
 
 const ETIMEDOUT = new Error('Query timed out')
 ETIMEDOUT.code = 'ETIMEDOUT'
@@ -36,13 +37,17 @@ function RPC (opts) {
   this.destroyed = false
   this.isIP = opts.isIP || isIP
 
-  // Added option: `type: 'udp6'` gives an IPv6 socket (BEP 32 deployments run one per family).
+  // Added option: `type: 'udp6'` gives an IPv6 socket (BEP 32 deployments run one per family);
+  // with `ipv6Only: false` it serves both families on one port (dual stack).
   const type = opts.type === 'udp6' ? 'udp6' : 'udp4'
   const engine = native.createEngine(type === 'udp6')
+  const dualStack = type === 'udp6' && opts.ipv6Only === false && !opts.socket
+  if (type === 'udp6' && typeof opts.ipv6Only === 'boolean' && !opts.socket) engine.setIpv6Only(opts.ipv6Only)
   const state = {
     engine,
     native: !opts.socket,
-    family: opts.socket ? 0 : (type === 'udp6' ? 6 : 4),
+    // Family of DNS lookups (0: either, for a user socket or a dual-stack one).
+    family: opts.socket || dualStack ? 0 : (type === 'udp6' ? 6 : 4),
     tape: new Int32Array(TAPE_WORDS),
     // Records of the last batch not delivered yet because a listener threw (see dispatch): they
     // are in `tape` from restPos to restEnd (0: none), their byte strings in restBytes.
@@ -57,6 +62,17 @@ function RPC (opts) {
     gens: [],
     nextGen: 0,
     maxInflight: Infinity,
+    // maxInflight: { limit, queue }: at most `limit` queries sent and unanswered; the others
+    // wait here (FIFO, at most `queue`), registered but not sent. `sentSlots[slot]` is 1 while
+    // that slot's query is sent and counted in `sent`.
+    window: Infinity,
+    waitingMax: 0,
+    waiting: [],
+    waitingHead: 0,
+    sent: 0,
+    sentSlots: [],
+    pumpScheduled: false,
+    readOnly: opts.readOnly === true,
     overdue: null,
     onwake: () => drain(self, state, null)
   }
@@ -179,6 +195,8 @@ RPC.prototype.query = function (peer, query, cb) {
     q: query.q,
     a: query.a
   }
+  // Added option (BEP 43): the encoder sorts keys, so `ro` goes on the wire between `q` and `t`.
+  if (this[kState].readOnly) message.ro = 1
 
   const req = {
     ttl: 4,
@@ -189,6 +207,14 @@ RPC.prototype.query = function (peer, query, cb) {
 
   const state = this[kState]
   // Opt-in cap (`maxInflight`); off by default, as the reference has none.
+  let wait = false
+  if (state.sent >= state.window) {
+    if ((state.waiting.length - state.waitingHead) / 2 >= state.waitingMax) {
+      process.nextTick(failQuery, this, req, tooManyQueries('Too many queries waiting: maxInflight.queue is ' + state.waitingMax))
+      return
+    }
+    wait = true
+  }
   if (this.inflight >= state.maxInflight) {
     process.nextTick(failQuery, this, req, tooManyQueries('Too many queries in flight: maxInflight is ' + state.maxInflight))
     return
@@ -213,6 +239,14 @@ RPC.prototype.query = function (peer, query, cb) {
 
   this.inflight++
   message.t.writeUInt16BE(tid, 0)
+  if (wait) {
+    state.waiting.push(slot, gen)
+    return tid
+  }
+  if (state.window !== Infinity) {
+    state.sent++
+    state.sentSlots[slot] = 1
+  }
   this.send(peer, message)
   return tid
 }
@@ -232,6 +266,7 @@ RPC.prototype._cancel = function (index, err) {
     state.engine.release(index)
     state.gens[index] = 0
     this.inflight--
+    if (state.window !== Infinity && !this.destroyed) leftSlot(this, state, index)
     req.callback(err || new Error('Query was cancelled'), null, req.peer)
     this.emit('update')
     this.emit('postupdate')
@@ -273,6 +308,7 @@ const CLOSED = 2
 function queryAfterDestroy (self, peer, query) {
   const state = self[kState]
   const message = { t: Buffer.allocUnsafe(2), y: 'q', q: query.q, a: query.a }
+  if (state.readOnly) message.ro = 1
   const tid = spareTid(self, state)
   message.t.writeUInt16BE(tid, 0)
   if (state.closing !== CLOSED) self.send(peer, message)
@@ -319,9 +355,23 @@ function tooManyQueries (message) {
 //   sending more than perSecond datagrams per second over windowMs is ignored for blockMs,
 //   before anything is decoded (libtorrent's DHT defaults: 5 per second over 10 s, blocked for
 //   5 minutes; src/core/rate_limit.rs).
+// - readOnly: BEP 43 read-only node (queries carry `ro: 1`, incoming queries are not answered);
+// - sendRate: { perSecond, burst }: a token bucket over every datagram the socket sends.
 function configureHardening (engine, state, opts) {
   const limit = opts.rateLimit === true ? {} : opts.rateLimit
   if (opts.maxInflight > 0) state.maxInflight = opts.maxInflight
+  if (opts.maxInflight && typeof opts.maxInflight === 'object') {
+    state.window = opts.maxInflight.limit
+    state.waitingMax = opts.maxInflight.queue
+  }
+  // readOnly (BEP 43): incoming queries are dropped in the engine, before anything is built.
+  if (state.readOnly) engine.setReadOnly(true)
+  // sendRate: the socket's driver paces every datagram (src/core/pacer.rs). The runtime's timer
+  // has a 1 ms resolution, so the default burst is what the rate makes in 1 ms (at least 1).
+  if (opts.sendRate) {
+    const perSecond = opts.sendRate.perSecond
+    engine.setSendRate(perSecond, opts.sendRate.burst || Math.min(Math.max(1, Math.ceil(perSecond / 1000)), 0xffffffff))
+  }
   if (!opts.matchPort && !limit) return
   // The engine takes a u32: a larger rate must not wrap around to a small one.
   const perSecond = limit ? (limit.perSecond > 0 ? Math.min(limit.perSecond, 0xffffffff) : 5) : 0
@@ -369,6 +419,15 @@ Object.defineProperties(RPC.prototype, {
     if (typeof this.socket.unref === 'function') this.socket.unref()
     return this
   }),
+  // maxInflight: { limit, queue }: queries registered and waiting for the window, not sent yet.
+  queued: {
+    get () {
+      const state = this[kState]
+      return state.window === Infinity ? 0 : waitingCount(this, state)
+    },
+    configurable: true,
+    enumerable: false
+  },
   // Counters kept by the engine (see README).
   stats: method(function stats () {
     return this[kState].engine.stats()

@@ -22,6 +22,17 @@ const withOpts = RPC({ timeout: 1000, isIP: (host: string) => host === 'x' ? 4 :
 RPC(null)
 RPC({ type: 'udp6', matchPort: true, maxInflight: 100, rateLimit: { perSecond: 5, windowMs: 10000, blockMs: 1000 } })
 RPC({ rateLimit: true })
+RPC({ readOnly: true })
+RPC({ type: 'udp6', ipv6Only: false })
+RPC({ sendRate: { perSecond: 250 } })
+RPC({ maxInflight: { limit: 16, queue: 1000 } })
+// @ts-expect-error: queue mode needs both
+RPC({ maxInflight: { limit: 16 } })
+RPC({ sendRate: { perSecond: 250, burst: 10 } })
+// @ts-expect-error: perSecond is required
+RPC({ sendRate: { burst: 10 } })
+// @ts-expect-error: readOnly is a boolean
+RPC({ readOnly: 1 })
 RPC({ isIP: () => true })
 RPC({ socket: dgram.createSocket('udp4') }) // a dgram socket is a DgramLikeSocket
 const ee: EventEmitter = withNew
@@ -228,11 +239,13 @@ const stats = rpc.stats()
 expectType<number>(stats.datagramsIn + stats.bytesIn + stats.datagramsOut + stats.bytesOut)
 expectType<number>(stats.malformed + stats.unexpectedTid + stats.wrongSource + stats.badTid)
 expectType<number>(stats.timeouts + stats.droppedInbox + stats.droppedPortZero + stats.sendErrors)
-expectType<number>(stats.rateLimited + stats.queriesInFlight)
+expectType<number>(stats.rateLimited + stats.queriesInFlight + stats.droppedReadOnly)
+expectType<number>(stats.sendQueued + stats.sendQueueFull + stats.sendQueueLength)
 // Stats has exactly the engine's fields (binding.d.ts): a renamed or added counter fails here.
 assertType<Equal<keyof RPC.Stats, keyof EngineStats>>()
 assertType<Equal<RPC.Stats, EngineStats>>()
 expectType<RPC>(rpc.unref().ref())
+expectType<number>(rpc.queued)
 rpc.destroy()
 
 // Subclassing -----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@
 //! ([`super::raw::handle`]: an N-API external owning an `Rc` of the [`EngineInner`] state; everything
 //! here runs on the JS thread that created it). lib/native.js binds them to each engine object.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::CStr;
 use std::net::{IpAddr, SocketAddr};
 use std::ptr;
@@ -52,9 +52,19 @@ pub(super) struct EngineInner {
     pub shared: Arc<Shared>,
     pub io: Rc<RefCell<Option<Io>>>,
     pub ipv6: bool,
+    /// IPV6_V6ONLY as the `ipv6Only` option set it (`None`: not given, the system's default).
+    /// `Some(false)` on an IPv6 engine is dual-stack: IPv4 destinations are sent to as mapped.
+    pub ipv6_only: Cell<Option<bool>>,
+    /// `sendRate` as (datagrams per second, burst), for the socket's pacer at bind.
+    pub send_rate: Cell<Option<(f64, u32)>>,
 }
 
 impl EngineInner {
+    /// One IPv6 socket for both families (`type: 'udp6', ipv6Only: false`).
+    pub fn dual_stack(&self) -> bool {
+        self.ipv6 && self.ipv6_only.get() == Some(false)
+    }
+
     /// Registers a query: `slot * 65536 + tid`, or -1 when every tid is in flight.
     fn register(&self, last_tid: u32, host: &[u8], gen: u32, port: u32) -> f64 {
         let now = self.shared.clock.ticks();
@@ -188,6 +198,10 @@ impl EngineInner {
             .and_then(|text| text.parse::<IpAddr>().ok())
         else {
             return Err(SEND_NOT_AN_IP);
+        };
+        let ip = match ip {
+            IpAddr::V4(v4) if self.dual_stack() => IpAddr::V6(v4.to_ipv6_mapped()),
+            ip => ip,
         };
         if ip.is_ipv6() != self.ipv6 {
             return Err(-EINVAL);

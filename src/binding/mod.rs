@@ -27,6 +27,7 @@ use napi_derive::napi;
 
 use crate::core::engine::Engine as CoreEngine;
 use crate::core::keys::INTERNED_KEYS;
+use crate::core::pacer::Pacer;
 use crate::core::rate_limit::RateLimit;
 use crate::driver::{BoundSocket, Receive, Shared, Wake};
 use hot::{EngineInner, EBADF, EINVAL};
@@ -149,6 +150,10 @@ pub struct EngineStats {
     pub dropped_port_zero: f64,
     pub send_errors: f64,
     pub rate_limited: f64,
+    pub dropped_read_only: f64,
+    pub send_queued: f64,
+    pub send_queue_full: f64,
+    pub send_queue_length: f64,
     pub queries_in_flight: f64,
 }
 
@@ -214,6 +219,8 @@ impl Engine {
                 shared: Shared::new(CoreEngine::with_lifetime(TICKS_TO_TIMEOUT)),
                 io: Rc::new(RefCell::new(None)),
                 ipv6,
+                ipv6_only: Cell::new(None),
+                send_rate: Cell::new(None),
             }),
             receive_on_loop: receive_on_loop.unwrap_or(false),
             bound_path: Cell::new(None),
@@ -272,6 +279,31 @@ impl Engine {
         );
     }
 
+    /// Opt-in BEP 43 read-only mode: incoming queries are dropped in the engine (counted).
+    #[napi(catch_unwind)]
+    pub fn set_read_only(&self, on: bool) {
+        self.hot.shared.engine().set_read_only(on);
+    }
+
+    /// dgram's `ipv6Only`, before bind: IPV6_V6ONLY on the IPv6 socket. `false` makes it
+    /// dual-stack: IPv4 senders are reported by their dotted address (family IPv4), IPv4
+    /// destinations are sent to as `::ffff:a.b.c.d`, and replies match either spelling.
+    #[napi(catch_unwind)]
+    pub fn set_ipv6_only(&self, only: bool) {
+        self.hot.ipv6_only.set(Some(only));
+        self.hot
+            .shared
+            .engine()
+            .set_dual_stack(self.hot.dual_stack());
+    }
+
+    /// Opt-in pacing (`sendRate`), before bind: every datagram the socket sends waits for a
+    /// token of a bucket of `burst` tokens refilled at `per_second` (src/core/pacer.rs).
+    #[napi(catch_unwind)]
+    pub fn set_send_rate(&self, per_second: f64, burst: u32) {
+        self.hot.send_rate.set(Some((per_second, burst)));
+    }
+
     /// One tick of the JS timer (made while queries are in flight): `(slot, gen)` pairs of the
     /// queries whose time is up, or null (the common case).
     #[napi(catch_unwind)]
@@ -327,7 +359,17 @@ impl Engine {
                 f.call((), ThreadsafeFunctionCallMode::NonBlocking);
             }
         });
-        let socket = match BoundSocket::bind(addr, Arc::clone(&self.hot.shared), wake_cb, receive) {
+        let socket = match BoundSocket::bind(
+            addr,
+            Arc::clone(&self.hot.shared),
+            wake_cb,
+            receive,
+            self.hot.ipv6_only.get().filter(|_| self.hot.ipv6),
+            self.hot
+                .send_rate
+                .get()
+                .map(|(per_second, burst)| Pacer::new(per_second, burst)),
+        ) {
             Ok(socket) => Arc::new(socket),
             Err(e) => return Ok(e.raw_os_error().unwrap_or(EINVAL)),
         };
@@ -481,6 +523,10 @@ impl Engine {
             dropped_port_zero: s.dropped_port_zero as f64,
             send_errors: s.send_errors as f64,
             rate_limited: s.rate_limited as f64,
+            dropped_read_only: s.dropped_read_only as f64,
+            send_queued: s.send_queued as f64,
+            send_queue_full: s.send_queue_full as f64,
+            send_queue_length: self.with_socket(|socket| socket.queued()).unwrap_or(0) as f64,
             queries_in_flight: s.queries_in_flight as f64,
         }
     }

@@ -53,6 +53,11 @@ pub struct Engine {
     match_port: bool,
     /// Opt-in: per-source inbound limit.
     blocker: Option<Blocker>,
+    /// Opt-in (BEP 43 read-only node): incoming queries are dropped here, before JS sees them.
+    read_only: bool,
+    /// Opt-in: one IPv6 socket serving both families (`ipv6Only: false`). The driver reports an
+    /// IPv4 sender by its dotted address, so queried hosts are kept in that spelling too.
+    dual_stack: bool,
 }
 
 impl Engine {
@@ -74,12 +79,27 @@ impl Engine {
             expired: Vec::new(),
             match_port: false,
             blocker: None,
+            read_only: false,
+            dual_stack: false,
         }
     }
 
     /// Turns port-aware reply matching on or off (off by default, as in the reference).
     pub fn set_match_port(&mut self, on: bool) {
         self.match_port = on;
+    }
+
+    /// Turns BEP 43 read-only mode on or off (off by default): incoming queries are counted
+    /// and dropped without a record, so JS neither builds nor answers them.
+    pub fn set_read_only(&mut self, on: bool) {
+        self.read_only = on;
+    }
+
+    /// Turns dual-stack matching on: a queried host spelled `::ffff:a.b.c.d` is kept as
+    /// `a.b.c.d`, the spelling its replies arrive with, so the reply-source rule holds across
+    /// both spellings.
+    pub fn set_dual_stack(&mut self, on: bool) {
+        self.dual_stack = on;
     }
 
     /// Sets or removes the per-source inbound rate limit (none by default); `seed` keys the
@@ -110,6 +130,17 @@ impl Engine {
     ) -> Result<(u32, u16), RegisterError> {
         let deadline = now.saturating_add(self.lifetime);
         let port = if self.match_port { port } else { 0 };
+        let mut dotted = [0u8; 15];
+        let host = match self.dual_stack.then(|| mapped_ipv4(host)).flatten() {
+            Some(ip) => {
+                let mut cursor = std::io::Cursor::new(&mut dotted[..]);
+                // 15 bytes hold any dotted IPv4 address.
+                let _ = std::io::Write::write_fmt(&mut cursor, format_args!("{ip}"));
+                let len = cursor.position() as usize;
+                &dotted[..len]
+            }
+            None => host,
+        };
         self.table
             .register_peer(last_tid, host, port, gen, deadline)
     }
@@ -143,6 +174,15 @@ impl Engine {
         match usize::try_from(result) {
             Ok(bytes) => self.count_sent(bytes),
             Err(_) => self.count_send_error(),
+        }
+    }
+
+    /// Counts a datagram put in the send queue (`true`) or refused because it was full.
+    pub fn count_send_queued(&mut self, accepted: bool) {
+        if accepted {
+            self.stats.send_queued += 1;
+        } else {
+            self.stats.send_queue_full += 1;
         }
     }
 
@@ -217,6 +257,11 @@ impl Engine {
                 Ok(()) => {
                     let tokens = &self.inbox.tape[value_start..];
                     match classify(tokens, datagram, base as u32) {
+                        Class::Query if self.read_only => {
+                            self.stats.dropped_read_only += 1;
+                            self.inbox.abandon(record);
+                            return Ingested::Dropped;
+                        }
                         Class::Query => (K_QUERY, -1, 0, -1),
                         // The slot and gen words carry the `y` value's token range,
                         // relative to the value (docs/ARCHITECTURE.md, "Tape format").
@@ -290,6 +335,15 @@ impl Engine {
             .tape
             .extend_from_slice(&[T_BYTES, start as i32, len as i32]);
     }
+}
+
+/// The IPv4 address of an IPv4-mapped IPv6 address text (`::ffff:1.2.3.4`, any spelling).
+fn mapped_ipv4(host: &[u8]) -> Option<std::net::Ipv4Addr> {
+    if host.len() > 45 {
+        return None;
+    }
+    let text = std::str::from_utf8(host).ok()?;
+    text.parse::<std::net::Ipv6Addr>().ok()?.to_ipv4_mapped()
 }
 
 #[cfg(test)]
@@ -471,6 +525,55 @@ mod tests {
         assert_eq!(e.ingest_at(b"d-3:e", LOCAL, 1), Ingested::Dropped);
         assert_eq!(e.stats().rate_limited, 1);
         assert_eq!(e.stats().malformed, 1, "the dropped one was never decoded");
+    }
+
+    #[test]
+    fn read_only_drops_queries_only() {
+        let mut e = Engine::new(500);
+        e.set_read_only(true);
+        e.register(0, 0, b"127.0.0.1", 9).unwrap();
+        let query = b"d1:ad2:id20:aaaaaaaaaaaaaaaaaaaae1:q4:ping1:t2:aa1:y1:qe";
+        assert_eq!(e.ingest(query, LOCAL), Ingested::Dropped);
+        e.ingest(b"d1:t2:\x00\x011:y1:re", LOCAL);
+        e.ingest(b"d1:y1:xe", LOCAL);
+        e.ingest(b"d-3:e", LOCAL);
+        let (records, bytes) = drain(&mut e);
+        let kinds: Vec<_> = records.iter().map(|(h, _)| h[0]).collect();
+        assert_eq!(kinds, vec![K_RESPONSE, K_UNKNOWN_TYPE, K_DECODE_ERROR]);
+        assert!(
+            !bytes.windows(4).any(|w| w == b"ping"),
+            "nothing of the dropped query is kept"
+        );
+        assert_eq!(e.stats().dropped_read_only, 1);
+        e.set_read_only(false);
+        e.ingest(query, LOCAL);
+        assert_eq!(drain(&mut e).0[0].0[0], K_QUERY);
+    }
+
+    #[test]
+    fn dual_stack_matches_a_mapped_host_with_its_dotted_replies() {
+        let mut e = Engine::new(500);
+        e.set_dual_stack(true);
+        e.register(0, 0, b"::ffff:127.0.0.1", 1).unwrap();
+        e.register(0, 1, b"::FFFF:7f00:1", 2).unwrap();
+        e.register(0, 2, b"127.0.0.1", 3).unwrap();
+        e.register(0, 3, b"::1", 4).unwrap();
+        for tid in 1..=4u8 {
+            e.ingest(
+                &[b"d1:t2:\x00".as_slice(), &[tid], b"1:y1:re"].concat(),
+                LOCAL,
+            );
+        }
+        let kinds: Vec<_> = drain(&mut e).0.iter().map(|(h, _)| h[0]).collect();
+        assert_eq!(
+            kinds,
+            vec![K_RESPONSE, K_RESPONSE, K_RESPONSE, K_WRONG_SOURCE]
+        );
+        // Off (the default): the text is compared as given, as the reference does.
+        let mut e = Engine::new(500);
+        e.register(0, 0, b"::ffff:127.0.0.1", 1).unwrap();
+        e.ingest(b"d1:t2:\x00\x011:y1:re", LOCAL);
+        assert_eq!(drain(&mut e).0[0].0[0], K_WRONG_SOURCE);
     }
 
     #[test]

@@ -28,6 +28,13 @@ pub struct Stats {
     pub dropped_port_zero: u64,
     /// Datagrams dropped by the opt-in per-source rate limit, before decoding.
     pub rate_limited: u64,
+    /// Queries dropped unanswered by the opt-in read-only mode (BEP 43).
+    pub dropped_read_only: u64,
+    /// Datagrams that waited in the socket's send queue: for the pacer (`sendRate`), or for room
+    /// in the kernel's send buffer.
+    pub send_queued: u64,
+    /// Datagrams refused (ENOBUFS) because that queue held its maximum (4 MiB).
+    pub send_queue_full: u64,
     /// Sends the kernel refused.
     pub send_errors: u64,
     /// Queries in flight when the snapshot was taken.

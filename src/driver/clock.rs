@@ -21,6 +21,11 @@ impl Clock {
         }
     }
 
+    /// The clock's origin (the pacer counts nanoseconds from it).
+    pub fn epoch(&self) -> Instant {
+        self.epoch
+    }
+
     /// Milliseconds since the engine was made.
     pub fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64

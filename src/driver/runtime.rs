@@ -19,7 +19,10 @@ pub(crate) fn handle() -> io::Result<Handle> {
     if let Some(handle) = guard.as_ref() {
         return Ok(handle.clone());
     }
-    let runtime = Builder::new_current_thread().enable_io().build()?;
+    let runtime = Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()?;
     let handle = runtime.handle().clone();
     std::thread::Builder::new()
         .name("krpc-io".into())

@@ -27,6 +27,8 @@ fn bind(receive: Receive) -> (BoundSocket, Arc<Shared>) {
         Arc::clone(&shared),
         Arc::new(|| {}),
         receive,
+        None,
+        None,
     )
     .expect("bind on loopback");
     socket

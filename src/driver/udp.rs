@@ -28,6 +28,7 @@ use super::clock::Clock;
 use super::recv::{recv_batch, RECV_BATCH, RECV_BUFFER, SCRATCH_BYTES};
 use super::runtime;
 use crate::core::engine::{Engine, Source};
+use crate::core::pacer::Pacer;
 
 /// Most datagrams read per wake-up before control goes back to the loop, so one flooded socket
 /// cannot starve timers, sends or other sockets (quinn bounds its receive loop the same way).
@@ -109,6 +110,30 @@ impl Shared {
 struct SendQueue {
     datagrams: VecDeque<(Vec<u8>, SocketAddr)>,
     bytes: usize,
+    /// The runtime took the front datagram and has not sent it yet: a new one must still wait
+    /// behind it.
+    held: bool,
+    /// Opt-in pacing of every outgoing datagram (`sendRate`).
+    pacer: Option<Pacer>,
+}
+
+impl SendQueue {
+    /// How many of `n` datagrams may go to the kernel now, from the JS thread: none while any
+    /// waits for the runtime (they would overtake it), else as many as the pacer has tokens for.
+    fn may_send_directly(&mut self, n: usize, epoch: Instant) -> usize {
+        if !self.datagrams.is_empty() || self.held {
+            return 0;
+        }
+        match self.pacer.as_mut() {
+            None => n,
+            Some(pacer) => pacer.take_up_to(nanos_since(epoch), n),
+        }
+    }
+}
+
+/// The pacer's clock.
+fn nanos_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Datagrams accepted by [`BoundSocket::enqueue`] and not flushed yet.
@@ -132,6 +157,7 @@ pub struct BoundSocket {
     writable: Arc<Notify>,
     shutdown: Arc<Notify>,
     gate: Arc<Gate>,
+    epoch: Instant,
 }
 
 /// Guards the runtime thread's system calls on the socket against [`BoundSocket::close`].
@@ -161,19 +187,31 @@ impl Gate {
 
 impl BoundSocket {
     /// Binds `address` and starts its task. `wake` is called when JS has work (only used with
-    /// `Receive::OnRuntime`).
+    /// `Receive::OnRuntime`). `ipv6_only` sets IPV6_V6ONLY on an IPv6 socket (`None`: the system's default, as dgram
+    /// without the option); with `Some(false)` IPv4 senders are reported by their dotted address.
+    /// `pacer`: every outgoing datagram waits for a token of it.
+    #[allow(clippy::too_many_arguments)]
     pub fn bind(
         address: SocketAddr,
         shared: Arc<Shared>,
         wake: Wake,
         receive: Receive,
+        ipv6_only: Option<bool>,
+        pacer: Option<Pacer>,
     ) -> io::Result<Self> {
+        // The pacer's time: nanoseconds on the engine's clock.
+        let epoch = shared.clock.epoch();
         let domain = if address.is_ipv6() {
             Domain::IPV6
         } else {
             Domain::IPV4
         };
         let socket = new_socket(domain)?;
+        let mut dual_stack = false;
+        if let (Some(only), true) = (ipv6_only, address.is_ipv6()) {
+            socket.set_only_v6(only)?;
+            dual_stack = !only;
+        }
         socket.bind(&address.into())?;
         let local = socket
             .local_addr()?
@@ -196,17 +234,21 @@ impl BoundSocket {
             socket: Arc::clone(&socket),
             local,
             shared: Arc::clone(&shared),
-            receiver: Mutex::new(Receiver::new(ipv6)),
+            receiver: Mutex::new(Receiver::new(ipv6, dual_stack)),
             outbox: Mutex::new(Outbox::default()),
             queue: Arc::new(Mutex::new(SendQueue {
                 datagrams: VecDeque::new(),
                 bytes: 0,
+                held: false,
+                pacer,
             })),
             writable: Arc::new(Notify::new()),
             shutdown: Arc::new(Notify::new()),
             gate: Gate::new(),
+            epoch,
         };
-        let reader = (receive == Receive::OnRuntime).then(|| (Receiver::new(ipv6), wake));
+        let reader =
+            (receive == Receive::OnRuntime).then(|| (Receiver::new(ipv6, dual_stack), wake));
         handle.spawn(run(
             socket,
             watched,
@@ -216,6 +258,7 @@ impl BoundSocket {
             Arc::clone(&bound.writable),
             Arc::clone(&bound.shutdown),
             Arc::clone(&bound.gate),
+            epoch,
         ));
         Ok(bound)
     }
@@ -253,6 +296,8 @@ impl BoundSocket {
     pub fn enqueue(&self, data: &[u8], to: SocketAddr) -> io::Result<()> {
         let mut outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
         if outbox.bytes.len() + data.len() > MAX_QUEUED_SEND_BYTES {
+            drop(outbox);
+            self.shared.engine().count_send_queued(false);
             return Err(io::Error::from_raw_os_error(ENOBUFS));
         }
         let start = outbox.bytes.len();
@@ -269,9 +314,10 @@ impl BoundSocket {
         let mut outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
         let count = outbox.items.len().min(results.len());
         let mut next = 0;
-        if self.runtime_queue_is_empty() {
-            while next < count {
-                match send_batch(&self.socket, &outbox, next, count, results) {
+        let direct = self.queue().may_send_directly(count, self.epoch);
+        if direct > 0 {
+            while next < direct {
+                match send_batch(&self.socket, &outbox, next, direct, results) {
                     Ok(sent) => next += sent,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => {
@@ -308,7 +354,7 @@ impl BoundSocket {
         if self.pending() > 0 {
             return None;
         }
-        let sent = if self.runtime_queue_is_empty() {
+        let sent = if self.queue().may_send_directly(1, self.epoch) == 1 {
             self.socket.send_to(data, to)
         } else {
             Err(io::ErrorKind::WouldBlock.into())
@@ -325,14 +371,14 @@ impl BoundSocket {
         })
     }
 
-    /// True when no datagram waits for the runtime: a new one may go to the kernel without
-    /// overtaking it.
-    fn runtime_queue_is_empty(&self) -> bool {
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .datagrams
-            .is_empty()
+    fn queue(&self) -> MutexGuard<'_, SendQueue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Datagrams waiting for the runtime (for the pacer, or for room in the kernel's buffer).
+    pub fn queued(&self) -> usize {
+        let queue = self.queue();
+        queue.datagrams.len() + usize::from(queue.held)
     }
 
     /// Datagrams waiting for [`BoundSocket::flush`].
@@ -345,14 +391,17 @@ impl BoundSocket {
     }
 
     fn queue_for_runtime(&self, data: &[u8], to: SocketAddr) -> io::Result<()> {
-        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let mut queue = self.queue();
         if queue.bytes + data.len() > MAX_QUEUED_SEND_BYTES {
+            drop(queue);
+            self.shared.engine().count_send_queued(false);
             return Err(io::Error::from_raw_os_error(ENOBUFS));
         }
         queue.bytes += data.len();
         queue.datagrams.push_back((data.to_vec(), to));
         drop(queue);
         self.writable.notify_one();
+        self.shared.engine().count_send_queued(true);
         Ok(())
     }
 
@@ -544,10 +593,6 @@ impl AsRawFd for Descriptor {
 type Watched = AsyncFd<Descriptor>;
 #[cfg(not(unix))]
 type Watched = portable::Watched;
-#[cfg(unix)]
-type ReadGuard<'a> = tokio::io::unix::AsyncFdReadyGuard<'a, Descriptor>;
-#[cfg(not(unix))]
-type ReadGuard<'a> = portable::Guard<'a>;
 
 #[cfg(not(unix))]
 use portable::watch;
@@ -571,102 +616,139 @@ async fn run(
     writable: Arc<Notify>,
     shutdown: Arc<Notify>,
     gate: Arc<Gate>,
+    epoch: Instant,
 ) {
-    // Shutdown ends the task wherever it waits, a flush waiting for the kernel included: once
-    // closed, the socket is inert and would never become writable.
+    // Shutdown ends the task wherever it waits, a flush waiting for the kernel or the pacer
+    // included: once closed, the socket is inert and would never become writable. What still
+    // waits is dropped, as dgram drops the sends queued on a closed socket.
+    let sends = async {
+        loop {
+            writable.notified().await;
+            flush(&socket, watched.as_ref(), &queue, &shared, &gate, epoch).await;
+        }
+    };
+    // Sends and reads wait side by side: a flush waiting for the pacer (seconds, with a backlog)
+    // must not hold up reading.
     tokio::select! {
         biased;
         _ = shutdown.notified() => {}
-        _ = serve(&socket, watched.as_ref(), &shared, reader, &queue, &writable, &gate) => {}
+        _ = sends => {}
+        _ = receive(&socket, watched.as_ref(), &shared, reader, &gate) => {}
     }
 }
 
-async fn serve(
+async fn receive(
     socket: &UdpSocket,
-    watched: Option<&AsyncFd<Descriptor>>,
+    watched: Option<&Watched>,
     shared: &Shared,
-    mut reader: Option<(Receiver, Wake)>,
-    queue: &Mutex<SendQueue>,
-    writable: &Notify,
+    reader: Option<(Receiver, Wake)>,
     gate: &Gate,
 ) {
-    // True while the inbox had no room at the last read: what waits stays in the kernel's queue
-    // (bounded by SO_RCVBUF, as with dgram) until JS drains.
-    let mut inbox_full = false;
+    let Some((mut receiver, wake)) = reader else {
+        return std::future::pending().await;
+    };
+    let Some(fd) = watched else {
+        return std::future::pending().await;
+    };
     loop {
-        tokio::select! {
-            biased;
-            _ = writable.notified() => flush(socket, watched, queue, shared, gate).await,
-            _ = shared.drained.notified(), if inbox_full => inbox_full = false,
-            ready = readable(watched, reader.is_some()), if !inbox_full => {
-                let Ok(mut guard) = ready else { return };
-                let Some((receiver, wake)) = reader.as_mut() else { continue };
-                let burst = receiver.read_burst(socket, shared, gate);
-                if !shared.engine().inbox_is_empty() {
-                    shared.wake_if_needed(wake);
-                }
-                match burst {
-                    Burst::Empty => guard.clear_ready(),
-                    Burst::Bounded => tokio::task::yield_now().await,
-                    // Readiness stays set: once JS drains, the next look reads on.
-                    Burst::InboxFull => inbox_full = true,
-                }
+        let Ok(mut guard) = fd.readable().await else {
+            return;
+        };
+        let burst = receiver.read_burst(socket, shared, gate);
+        if !shared.engine().inbox_is_empty() {
+            shared.wake_if_needed(&wake);
+        }
+        match burst {
+            Burst::Empty => guard.clear_ready(),
+            Burst::Bounded => tokio::task::yield_now().await,
+            // What waits stays in the kernel's queue (bounded by SO_RCVBUF, as with dgram) until
+            // JS drains; readiness stays set, so the next look reads on.
+            Burst::InboxFull => {
+                drop(guard);
+                shared.drained.notified().await;
             }
         }
     }
 }
 
-/// Readability of the socket, or never when the caller reads.
-async fn readable(watched: Option<&Watched>, reading: bool) -> io::Result<ReadGuard<'_>> {
-    match watched {
-        Some(fd) if reading => fd.readable().await,
-        _ => std::future::pending().await,
-    }
-}
-
-/// Sends what the JS thread had to queue, waiting for the kernel as needed. When the runtime
-/// does not watch the socket already, it does so only for the duration of the flush.
+/// Sends what the JS thread had to queue, in order, each datagram once the pacer (if any) has a
+/// token for it and the kernel has room. When the runtime does not watch the socket already, it
+/// registers it only when the kernel is full, and for the rest of this flush.
 async fn flush(
     socket: &UdpSocket,
     watched: Option<&Watched>,
     queue: &Mutex<SendQueue>,
     shared: &Shared,
     gate: &Gate,
+    epoch: Instant,
 ) {
-    let temporary;
-    let fd = match watched {
-        Some(fd) => fd,
-        None => match watch(socket, Interest::WRITABLE) {
-            Ok(fd) => {
-                temporary = fd;
-                &temporary
-            }
-            Err(_) => return,
-        },
-    };
+    let mut temporary = None;
     loop {
         let next = {
             let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
-            match q.datagrams.pop_front() {
-                Some(item) => {
+            let now = nanos_since(epoch);
+            match q.pacer.as_mut().map_or(0, |pacer| pacer.wait(now)) {
+                _ if q.datagrams.is_empty() => return,
+                0 => {
+                    if let Some(pacer) = q.pacer.as_mut() {
+                        pacer.try_take(now);
+                    }
+                    let Some(item) = q.datagrams.pop_front() else {
+                        return;
+                    };
                     q.bytes -= item.0.len();
-                    item
+                    q.held = true;
+                    Ok(item)
                 }
-                None => return,
+                wait => Err(Duration::from_nanos(wait)),
             }
         };
-        let result = loop {
-            let Ok(mut guard) = fd.writable().await else {
-                return;
-            };
-            match guard.try_io(|_| gate.open(|| socket.send_to(&next.0, next.1)).transpose()) {
-                Ok(Ok(None)) => return,
-                Ok(result) => break result,
-                Err(_would_block) => continue,
+        let next = match next {
+            Ok(item) => item,
+            Err(wait) => {
+                tokio::time::sleep(wait).await;
+                continue;
             }
         };
-        if result.is_err() {
-            shared.engine().count_send_error();
+        let result = send_queued(socket, watched, &mut temporary, gate, &next).await;
+        queue.lock().unwrap_or_else(|p| p.into_inner()).held = false;
+        match result {
+            None => return,
+            Some(Err(_)) => shared.engine().count_send_error(),
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+/// One send, waiting for room in the kernel's buffer; `None` once the socket is closed.
+async fn send_queued(
+    socket: &UdpSocket,
+    watched: Option<&Watched>,
+    temporary: &mut Option<Watched>,
+    gate: &Gate,
+    (data, to): &(Vec<u8>, SocketAddr),
+) -> Option<io::Result<usize>> {
+    match gate.open(|| socket.send_to(data, *to))? {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        result => return Some(result),
+    }
+    let fd = match watched {
+        Some(fd) => fd,
+        None => {
+            if temporary.is_none() {
+                *temporary = Some(watch(socket, Interest::WRITABLE).ok()?);
+            }
+            temporary.as_ref()?
+        }
+    };
+    loop {
+        let Ok(mut guard) = fd.writable().await else {
+            return None;
+        };
+        match guard.try_io(|_| gate.open(|| socket.send_to(data, *to)).transpose()) {
+            Ok(Ok(None)) => return None,
+            Ok(result) => return Some(result.map(|sent| sent.unwrap_or(0))),
+            Err(_would_block) => continue,
         }
     }
 }
@@ -701,15 +783,19 @@ enum Burst {
 /// Reads datagrams in bursts and ingests each burst under one lock.
 struct Receiver {
     ipv6_socket: bool,
+    /// IPv4 senders of a dual-stack socket come as `::ffff:a.b.c.d`; they are reported as
+    /// `a.b.c.d`, family IPv4, as an IPv4 socket would report them.
+    dual_stack: bool,
     last_ip: Option<IpAddr>,
     address_text: [u8; 64],
     address_len: usize,
 }
 
 impl Receiver {
-    fn new(ipv6_socket: bool) -> Self {
+    fn new(ipv6_socket: bool, dual_stack: bool) -> Self {
         Self {
             ipv6_socket,
+            dual_stack,
             last_ip: None,
             address_text: [0; 64],
             address_len: 0,
@@ -789,10 +875,16 @@ impl Receiver {
         let now_ms = shared.clock.now_ms();
         let mut engine = shared.engine();
         for &(start, len, from) in marks.iter() {
-            self.format_address(from.ip());
+            let ip = match from.ip() {
+                IpAddr::V6(v6) if self.dual_stack => {
+                    v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+                }
+                ip => ip,
+            };
+            self.format_address(ip);
             let source = Source {
                 address: &self.address_text[..self.address_len],
-                ipv6: self.ipv6_socket,
+                ipv6: self.ipv6_socket && ip.is_ipv6(),
                 port: from.port(),
             };
             engine.ingest_at(&burst[start..start + len], source, now_ms);
