@@ -5,25 +5,10 @@
 // udp6 is as before (ipv6.test.js). Reruns itself on the runtime thread's receive path.
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const dgram = require('node:dgram')
 const RPC = require('..')
+const { rawSocket, hasIpv6Loopback, nextMessage, tick } = require('./harness/loopback')
 const { rerunOnRuntimePath } = require('./harness/receive-paths')
 
-function hasIpv6Loopback () {
-  return new Promise(resolve => {
-    const s = dgram.createSocket('udp6')
-    s.once('error', () => resolve(false))
-    s.bind(0, '::1', () => { s.close(); resolve(true) })
-  })
-}
-function rawSocket (type, address) {
-  return new Promise(resolve => {
-    const s = dgram.createSocket(type)
-    s.bind(0, address, () => resolve(s))
-  })
-}
-const nextMessage = s => new Promise(resolve => s.once('message', (buf, rinfo) => resolve([buf, rinfo])))
-const tick = ms => new Promise(resolve => setTimeout(resolve, ms))
 const tidOf = buf => buf.subarray(buf.indexOf('1:t2:') + 5, buf.indexOf('1:t2:') + 7)
 const reply = tid => Buffer.concat([Buffer.from('d1:rd2:id1:xe1:t2:'), tid, Buffer.from('1:y1:re')])
 

@@ -4,17 +4,10 @@
 // query() (tid returned, timeout running from there), and sent when the window has room.
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const dgram = require('node:dgram')
 const RPC = require('..')
+const { rawSocket, tick } = require('./harness/loopback')
 const { rerunOnRuntimePath } = require('./harness/receive-paths')
 
-function rawSocket () {
-  return new Promise(resolve => {
-    const s = dgram.createSocket('udp4')
-    s.bind(0, '127.0.0.1', () => resolve(s))
-  })
-}
-const tick = ms => new Promise(resolve => setTimeout(resolve, ms))
 const tidOf = buf => buf.readUInt16BE(buf.indexOf('1:t2:') + 5)
 const reply = tid => { const t = Buffer.alloc(2); t.writeUInt16BE(tid); return Buffer.concat([Buffer.from('d1:rd2:id1:xe1:t2:'), t, Buffer.from('1:y1:re')]) }
 

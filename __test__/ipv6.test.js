@@ -2,16 +2,9 @@
 // `type: 'udp6'` (added): an IPv6 socket, on ::1. IPv4 behaviour is unchanged by it.
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const dgram = require('node:dgram')
 const RPC = require('..')
+const { hasIpv6Loopback } = require('./harness/loopback')
 
-function hasIpv6Loopback () {
-  return new Promise(resolve => {
-    const s = dgram.createSocket('udp6')
-    s.once('error', () => resolve(false))
-    s.bind(0, '::1', () => { s.close(); resolve(true) })
-  })
-}
 
 test('udp6: query and response between two instances on ::1, rinfo.family is IPv6', async (t) => {
   if (!await hasIpv6Loopback()) return t.skip('no IPv6 loopback on this machine')

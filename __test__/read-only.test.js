@@ -6,19 +6,12 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const dgram = require('node:dgram')
 const RPC = require('..')
+const { rawSocket, nextMessage, tick } = require('./harness/loopback')
 const { rerunOnRuntimePath } = require('./harness/receive-paths')
 
 const ID = Buffer.alloc(20, 0x61)
 const QUERY_IN = Buffer.from('d1:ad2:id20:' + 'b'.repeat(20) + 'e1:q4:ping1:t2:aa1:y1:qe')
 
-function rawSocket () {
-  return new Promise(resolve => {
-    const s = dgram.createSocket('udp4')
-    s.bind(0, '127.0.0.1', () => resolve(s))
-  })
-}
-const nextMessage = s => new Promise(resolve => s.once('message', (buf, rinfo) => resolve([buf, rinfo])))
-const tick = ms => new Promise(resolve => setTimeout(resolve, ms))
 const tidOf = buf => buf.subarray(buf.indexOf('1:t2:') + 5, buf.indexOf('1:t2:') + 7)
 
 test('readOnly: a query goes out with the top-level key ro = 1, in bencode key order, and its reply completes it', async () => {

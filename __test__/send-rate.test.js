@@ -6,17 +6,10 @@
 // holds a backlog).
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const dgram = require('node:dgram')
 const RPC = require('..')
+const { rawSocket, tick } = require('./harness/loopback')
 const { rerunOnRuntimePath } = require('./harness/receive-paths')
 
-function rawSocket () {
-  return new Promise(resolve => {
-    const s = dgram.createSocket('udp4')
-    s.bind(0, '127.0.0.1', () => resolve(s))
-  })
-}
-const tick = ms => new Promise(resolve => setTimeout(resolve, ms))
 
 // Collects `count` datagrams with their arrival times (ms), or gives up after `limitMs`.
 function collect (socket, count, limitMs) {
@@ -30,10 +23,22 @@ function collect (socket, count, limitMs) {
   })
 }
 
-// Datagrams per second after the initial burst: (n - burst) over the time from the first to
-// the last datagram.
+// Datagrams per second after the initial burst: the least-squares slope of arrival time over
+// datagram index. Arrival is timed on this process's event loop, which a loaded machine delays
+// now and then; a slope over every datagram is not moved by one late first or last timestamp
+// the way (n - burst) / (last - first) is.
 function rate (got, burst) {
-  return (got.length - burst) / ((got[got.length - 1][0] - got[0][0]) / 1000)
+  const points = got.slice(burst).map(([ms], i) => [i, ms])
+  const n = points.length
+  const mx = points.reduce((a, [x]) => a + x, 0) / n
+  const my = points.reduce((a, [, y]) => a + y, 0) / n
+  let sxy = 0
+  let sxx = 0
+  for (const [x, y] of points) {
+    sxy += (x - mx) * (y - my)
+    sxx += (x - mx) * (x - mx)
+  }
+  return 1000 / (sxy / sxx)
 }
 
 test('sendRate: 1000 queries made at once leave at 300 per second (within 3 %), all of them, in order', async t => {
@@ -43,10 +48,13 @@ test('sendRate: 1000 queries made at once leave at 300 per second (within 3 %), 
   const N = 1000
   const arrived = collect(peer, N, 10000)
   const tids = []
+  const started = performance.now()
   for (let i = 0; i < N; i++) tids.push(rpc.query({ host: '127.0.0.1', port: peer.address().port }, { q: 'ping', a: { n: i } }))
   await tick(100)
   const midway = rpc.stats()
-  assert.ok(midway.sendQueueLength > N - 100, `${midway.sendQueueLength} waiting after 100 ms`)
+  // What the pacer may have let out by now (the timer can fire late on a loaded machine).
+  const allowed = 5 + Math.ceil(300 * (performance.now() - started) / 1000) + 5
+  assert.ok(midway.sendQueueLength >= N - allowed, `${midway.sendQueueLength} waiting after ${Math.round(performance.now() - started)} ms`)
   const got = await arrived
   assert.equal(got.length, N, 'nothing lost')
   const order = got.map(([, buf]) => buf.readUInt16BE(buf.indexOf('1:t2:') + 5))
