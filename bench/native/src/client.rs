@@ -61,17 +61,7 @@ pub async fn run(sock: UdpSocket, cfg: Config) -> Result<Report, String> {
     // Ramp up 8 at a time, yielding between, as rtt.js does.
     while inflight < cfg.inflight {
         for _ in 0..8.min(cfg.inflight - inflight) {
-            tid = if tid == u16::MAX { 1 } else { tid + 1 };
-            send(
-                &sock,
-                &mut out,
-                cfg.qoff,
-                tid,
-                &mut sent,
-                cfg.peer,
-                &mut send_errors,
-            )
-            .await;
+            tid = next_query(&sock, &cfg, &mut out, tid, &mut sent, &mut send_errors).await;
             inflight += 1;
         }
         tokio::task::yield_now().await;
@@ -101,17 +91,7 @@ pub async fn run(sock: UdpSocket, cfg: Config) -> Result<Report, String> {
                     }
                 }
                 if phase < Phase::Drain {
-                    tid = if tid == u16::MAX { 1 } else { tid + 1 };
-                    send(
-                        &sock,
-                        &mut out,
-                        cfg.qoff,
-                        tid,
-                        &mut sent,
-                        cfg.peer,
-                        &mut send_errors,
-                    )
-                    .await;
+                    tid = next_query(&sock, &cfg, &mut out, tid, &mut sent, &mut send_errors).await;
                     inflight += 1;
                 } else if inflight == 0 {
                     break;
@@ -129,17 +109,8 @@ pub async fn run(sock: UdpSocket, cfg: Config) -> Result<Report, String> {
                     lost += inflight as u64;
                     inflight = 0;
                     for _ in 0..cfg.inflight {
-                        tid = if tid == u16::MAX { 1 } else { tid + 1 };
-                        send(
-                            &sock,
-                            &mut out,
-                            cfg.qoff,
-                            tid,
-                            &mut sent,
-                            cfg.peer,
-                            &mut send_errors,
-                        )
-                        .await;
+                        tid = next_query(&sock, &cfg, &mut out, tid, &mut sent, &mut send_errors)
+                            .await;
                         inflight += 1;
                     }
                     last_reply = now;
@@ -186,21 +157,24 @@ pub async fn run(sock: UdpSocket, cfg: Config) -> Result<Report, String> {
     })
 }
 
-async fn send(
+/// Sends the query with the tid after `tid` (wrapping past 65535 to 1, as rtt.js does), noting
+/// when it left for the latency; returns that tid.
+async fn next_query(
     sock: &UdpSocket,
+    cfg: &Config,
     out: &mut [u8],
-    qoff: usize,
     tid: u16,
     sent: &mut [Instant],
-    peer: SocketAddr,
     errors: &mut u64,
-) {
-    out[qoff..qoff + 2].copy_from_slice(&tid.to_be_bytes());
+) -> u16 {
+    let tid = if tid == u16::MAX { 1 } else { tid + 1 };
+    out[cfg.qoff..cfg.qoff + 2].copy_from_slice(&tid.to_be_bytes());
     sent[tid as usize] = Instant::now();
     // A failed send is a lost query, as for dgram: the watchdog refills.
-    if sock.send_to(out, peer).await.is_err() {
+    if sock.send_to(out, cfg.peer).await.is_err() {
         *errors += 1;
     }
+    tid
 }
 
 /// Nearest rank, as bench/lib/stats.js.
