@@ -10,6 +10,7 @@
 //! The calls made per datagram are plain N-API functions ([`hot`]); the rest are napi-rs methods.
 
 mod hot;
+mod inner;
 mod main_loop;
 mod raw;
 
@@ -30,7 +31,7 @@ use crate::core::keys::INTERNED_KEYS;
 use crate::core::pacer::Pacer;
 use crate::core::rate_limit::RateLimit;
 use crate::driver::{BoundSocket, Receive, Shared, Wake};
-use hot::{EngineInner, EBADF, EINVAL};
+use inner::{EngineInner, EBADF, EINVAL};
 use main_loop::Watcher;
 
 type WakeFn = ThreadsafeFunction<(), (), (), Status, false, true>;
@@ -129,8 +130,8 @@ pub fn tape_format() -> TapeFormat {
         h_port: H_PORT as u32,
         h_size: H_SIZE as u32,
         h_value_words: H_VALUE_WORDS as u32,
-        send_not_an_ip: hot::SEND_NOT_AN_IP,
-        send_later: hot::SEND_LATER,
+        send_not_an_ip: inner::SEND_NOT_AN_IP,
+        send_later: inner::SEND_LATER,
     }
 }
 

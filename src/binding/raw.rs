@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use napi::sys;
 
-use super::hot::EngineInner;
+use super::inner::EngineInner;
 
 /// Longest address text read without allocating. An IPv6 literal with a zone index is at most
 /// 45 + 1 + 15 bytes; anything longer is still read, on the heap.
