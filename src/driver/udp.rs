@@ -151,7 +151,9 @@ pub struct BoundSocket {
     socket: Arc<UdpSocket>,
     local: SocketAddr,
     shared: Arc<Shared>,
-    receiver: Mutex<Receiver>,
+    /// The socket's one reader when it reads on the caller's thread (`Receive::OnCaller`); with
+    /// `Receive::OnRuntime` the runtime task owns it instead.
+    receiver: Option<Mutex<Receiver>>,
     outbox: Mutex<Outbox>,
     queue: Arc<Mutex<SendQueue>>,
     writable: Arc<Notify>,
@@ -234,7 +236,8 @@ impl BoundSocket {
             socket: Arc::clone(&socket),
             local,
             shared: Arc::clone(&shared),
-            receiver: Mutex::new(Receiver::new(ipv6, dual_stack)),
+            receiver: (receive == Receive::OnCaller)
+                .then(|| Mutex::new(Receiver::new(ipv6, dual_stack))),
             outbox: Mutex::new(Outbox::default()),
             queue: Arc::new(Mutex::new(SendQueue {
                 datagrams: VecDeque::new(),
@@ -284,7 +287,11 @@ impl BoundSocket {
     /// Reads what is waiting (bounded) into the engine, on the calling thread. Returns true when
     /// JS has records to drain.
     pub fn read_ready(&self) -> bool {
-        let mut receiver = self.receiver.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(receiver) = &self.receiver else {
+            // The runtime reads this socket; nothing to do on this thread.
+            return !self.shared.engine().inbox_is_empty();
+        };
+        let mut receiver = receiver.lock().unwrap_or_else(|p| p.into_inner());
         // Level-triggered: whatever a full inbox left in the kernel makes the loop call again
         // after JS drained.
         receiver.read_burst(&self.socket, &self.shared, &self.gate);
