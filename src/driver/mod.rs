@@ -5,12 +5,16 @@
 //! supplies, so nothing here knows about napi.
 
 mod clock;
+mod reader;
 mod recv;
 mod runtime;
+mod sender;
+mod shared;
 mod udp;
 
 #[cfg(test)]
 mod tests;
 
 pub use clock::Clock;
-pub use udp::{BoundSocket, Receive, Shared, Wake};
+pub use shared::{Receive, Shared, Wake};
+pub use udp::BoundSocket;
