@@ -3,12 +3,13 @@
 //! exported functions), both of which use this module and neither of which it uses.
 
 use std::cell::{Cell, RefCell};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use super::Io;
 use crate::core::engine::Source;
+use crate::driver::address::{destination, AddressError};
 use crate::driver::{BoundSocket, Shared};
 
 /// `enqueue()` result when the address is not an IP literal: JS resolves it and calls again.
@@ -180,20 +181,10 @@ impl EngineInner {
 
     /// The socket address to send to, or the code `enqueue`/`sendNow` return instead.
     fn destination(&self, port: u32, address: &[u8]) -> Result<SocketAddr, i32> {
-        let Some(ip) = std::str::from_utf8(address)
-            .ok()
-            .and_then(|text| text.parse::<IpAddr>().ok())
-        else {
-            return Err(SEND_NOT_AN_IP);
-        };
-        let ip = match ip {
-            IpAddr::V4(v4) if self.dual_stack() => IpAddr::V6(v4.to_ipv6_mapped()),
-            ip => ip,
-        };
-        if ip.is_ipv6() != self.ipv6 {
-            return Err(-EINVAL);
-        }
-        Ok(SocketAddr::new(ip, u16::try_from(port).unwrap_or(0)))
+        destination(address, port, self.ipv6, self.dual_stack()).map_err(|e| match e {
+            AddressError::NotAnIp => SEND_NOT_AN_IP,
+            AddressError::WrongFamily => -EINVAL,
+        })
     }
 
     /// Sends everything enqueued; `results[i]` gets bytes sent or `-errno` per datagram. Returns

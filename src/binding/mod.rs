@@ -17,7 +17,6 @@ mod raw;
 use std::cell::{Cell, RefCell};
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -30,6 +29,7 @@ use crate::core::engine::Engine as CoreEngine;
 use crate::core::keys::INTERNED_KEYS;
 use crate::core::pacer::Pacer;
 use crate::core::rate_limit::RateLimit;
+use crate::driver::address::bind_address;
 use crate::driver::{BoundSocket, Receive, Shared, Wake};
 use inner::{EngineInner, EBADF, EINVAL};
 use main_loop::Watcher;
@@ -336,14 +336,9 @@ impl Engine {
         if self.hot.io.borrow().is_some() {
             return Ok(EINVAL);
         }
-        let ip: IpAddr = match address.parse() {
-            Ok(ip) => ip,
-            Err(_) => return Ok(EINVAL),
-        };
-        if ip.is_ipv6() != self.hot.ipv6 {
+        let Some(addr) = bind_address(&address, port, self.hot.ipv6) else {
             return Ok(EINVAL);
-        }
-        let addr = SocketAddr::new(ip, u16::try_from(port).unwrap_or(0));
+        };
         let receive = self.planned_receive();
         let wake_fn: Option<Arc<WakeFn>> = match receive {
             Receive::OnCaller => None,

@@ -4,6 +4,7 @@
 //! the driver feeds under a mutex shared with the JS thread; waking JS is a callback the binding
 //! supplies, so nothing here knows about napi.
 
+pub mod address;
 mod clock;
 mod reader;
 mod recv;
