@@ -30,23 +30,10 @@ export declare class Engine {
   /** The handle the per-datagram functions (see [`hot_functions`]) take first. */
   hotHandle(): unknown
   /**
-   * Opt-in hardening: port-aware reply matching, and a per-source inbound rate limit
-   * (`per_second` 0 turns it off).
+   * Applies the opt-in settings (see [`EngineConfig`]); before bind for `ipv6_only` and
+   * `send_rate`. Settings left out keep their current value (all off at first).
    */
-  configure(matchPort: boolean, perSecond: number, windowMs: number, blockMs: number): void
-  /** Opt-in BEP 43 read-only mode: incoming queries are dropped in the engine (counted). */
-  setReadOnly(on: boolean): void
-  /**
-   * dgram's `ipv6Only`, before bind: IPV6_V6ONLY on the IPv6 socket. `false` makes it
-   * dual-stack: IPv4 senders are reported by their dotted address (family IPv4), IPv4
-   * destinations are sent to as `::ffff:a.b.c.d`, and replies match either spelling.
-   */
-  setIpv6Only(only: boolean): void
-  /**
-   * Opt-in pacing (`sendRate`), before bind: every datagram the socket sends waits for a
-   * token of a bucket of `burst` tokens refilled at `per_second` (src/core/pacer.rs).
-   */
-  setSendRate(perSecond: number, burst: number): void
+  configure(config: EngineConfig): void
   /**
    * One tick of the JS timer (made while queries are in flight): `(slot, gen)` pairs of the
    * queries whose time is up, or null (the common case).
@@ -76,6 +63,30 @@ export declare class Engine {
   setSendBufferSize(size: number): number
   /** A snapshot of the counters. */
   stats(): EngineStats
+}
+
+/**
+ * The engine's opt-in settings: the RPC options of the same names (README, "Options"), as
+ * lib/options.js has validated them. A field left out changes nothing; with every field left
+ * out the engine behaves as k-rpc-socket does.
+ */
+export interface EngineConfig {
+  /**
+   * `matchPort`: a reply must also come from the port that was queried (the reference checks
+   * the IP only).
+   */
+  matchPort?: boolean
+  /** `rateLimit`: a per-source inbound limit, checked before anything is decoded. */
+  rateLimit?: RateLimitConfig
+  /** `readOnly` (BEP 43): incoming queries are dropped in the engine, counted. */
+  readOnly?: boolean
+  /**
+   * dgram's `ipv6Only`, for an IPv6 socket, before bind: IPV6_V6ONLY; `false` is dual-stack
+   * (IPv4 senders reported dotted, IPv4 destinations sent to as `::ffff:a.b.c.d`).
+   */
+  ipv6Only?: boolean
+  /** `sendRate`, before bind: every datagram the socket sends waits for a token. */
+  sendRate?: SendRateConfig
 }
 
 /** Counters of one socket (numbers are exact below 2^53). */
@@ -115,6 +126,30 @@ export interface LocalAddress {
   address: string
   port: number
   ipv6: boolean
+}
+
+/** `rateLimit`'s settings; each one left out (or out of range) takes libtorrent's DHT default. */
+export interface RateLimitConfig {
+  /** Average datagrams per second allowed from one source. Default 5. */
+  perSecond?: number
+  /** The window the average is taken over, in ms. Default 10 s. */
+  windowMs?: number
+  /**
+   * How long a source over the limit is ignored, in ms (0: only the datagrams over it).
+   * Default 5 minutes.
+   */
+  blockMs?: number
+}
+
+/** `sendRate`'s settings. */
+export interface SendRateConfig {
+  /** Datagrams per second, over every datagram the socket sends. */
+  perSecond: number
+  /**
+   * How many may leave at once after a quiet spell. Default: what the rate makes in 1 ms (at
+   * least 1), since the runtime's timer that releases waiting datagrams has a 1 ms resolution.
+   */
+  burst?: number
 }
 
 /** The tape format. */

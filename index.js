@@ -42,7 +42,6 @@ function RPC (opts) {
   const type = opts.type === 'udp6' ? 'udp6' : 'udp4'
   const engine = native.createEngine(type === 'udp6')
   const dualStack = type === 'udp6' && opts.ipv6Only === false && !opts.socket
-  if (type === 'udp6' && typeof opts.ipv6Only === 'boolean' && !opts.socket) engine.setIpv6Only(opts.ipv6Only)
   const state = {
     engine,
     native: !opts.socket,
@@ -358,26 +357,23 @@ function tooManyQueries (message) {
 // - readOnly: BEP 43 read-only node (queries carry `ro: 1`, incoming queries are not answered);
 // - sendRate: { perSecond, burst }: a token bucket over every datagram the socket sends.
 function configureHardening (engine, state, opts) {
-  const limit = opts.rateLimit === true ? {} : opts.rateLimit
   if (opts.maxInflight > 0) state.maxInflight = opts.maxInflight
   if (opts.maxInflight && typeof opts.maxInflight === 'object') {
     state.window = opts.maxInflight.limit
     state.waitingMax = opts.maxInflight.queue
   }
-  // readOnly (BEP 43): incoming queries are dropped in the engine, before anything is built.
-  if (state.readOnly) engine.setReadOnly(true)
-  // sendRate: the socket's driver paces every datagram (src/core/pacer.rs). The runtime's timer
-  // has a 1 ms resolution, so the default burst is what the rate makes in 1 ms (at least 1).
-  if (opts.sendRate) {
-    const perSecond = opts.sendRate.perSecond
-    engine.setSendRate(perSecond, opts.sendRate.burst || Math.min(Math.max(1, Math.ceil(perSecond / 1000)), 0xffffffff))
-  }
-  if (!opts.matchPort && !limit) return
-  // The engine takes a u32: a larger rate must not wrap around to a small one.
-  const perSecond = limit ? (limit.perSecond > 0 ? Math.min(limit.perSecond, 0xffffffff) : 5) : 0
-  engine.configure(Boolean(opts.matchPort), perSecond,
-    limit && limit.windowMs > 0 ? limit.windowMs : 10000,
-    limit && limit.blockMs >= 0 ? limit.blockMs : 300000)
+  // The engine's settings, with their defaults, are its EngineConfig (src/binding/mod.rs).
+  const limit = opts.rateLimit === true ? {} : opts.rateLimit
+  const ipv6Only = opts.type === 'udp6' && typeof opts.ipv6Only === 'boolean' && !opts.socket ? opts.ipv6Only : undefined
+  if (!opts.matchPort && !limit && !state.readOnly && ipv6Only === undefined && !opts.sendRate) return
+  engine.configure({
+    matchPort: opts.matchPort ? true : undefined,
+    rateLimit: limit ? { perSecond: limit.perSecond, windowMs: limit.windowMs, blockMs: limit.blockMs } : undefined,
+    // readOnly (BEP 43): incoming queries are dropped in the engine, before anything is built.
+    readOnly: state.readOnly || undefined,
+    ipv6Only,
+    sendRate: opts.sendRate ? { perSecond: opts.sendRate.perSecond, burst: opts.sendRate.burst || undefined } : undefined
+  })
 }
 
 function failQuery (self, req, err) {

@@ -190,6 +190,83 @@ type SharedIo = Rc<RefCell<Option<Io>>>;
 /// times the request out: the 5th tick after a request was made times it out.
 const TICKS_TO_TIMEOUT: u64 = 5;
 
+/// The engine's opt-in settings: the RPC options of the same names (README, "Options"), as
+/// lib/options.js has validated them. A field left out changes nothing; with every field left
+/// out the engine behaves as k-rpc-socket does.
+#[napi(object)]
+pub struct EngineConfig {
+    /// `matchPort`: a reply must also come from the port that was queried (the reference checks
+    /// the IP only).
+    pub match_port: Option<bool>,
+    /// `rateLimit`: a per-source inbound limit, checked before anything is decoded.
+    pub rate_limit: Option<RateLimitConfig>,
+    /// `readOnly` (BEP 43): incoming queries are dropped in the engine, counted.
+    pub read_only: Option<bool>,
+    /// dgram's `ipv6Only`, for an IPv6 socket, before bind: IPV6_V6ONLY; `false` is dual-stack
+    /// (IPv4 senders reported dotted, IPv4 destinations sent to as `::ffff:a.b.c.d`).
+    pub ipv6_only: Option<bool>,
+    /// `sendRate`, before bind: every datagram the socket sends waits for a token.
+    pub send_rate: Option<SendRateConfig>,
+}
+
+/// `rateLimit`'s settings; each one left out (or out of range) takes libtorrent's DHT default.
+#[napi(object)]
+pub struct RateLimitConfig {
+    /// Average datagrams per second allowed from one source. Default 5.
+    pub per_second: Option<f64>,
+    /// The window the average is taken over, in ms. Default 10 s.
+    pub window_ms: Option<f64>,
+    /// How long a source over the limit is ignored, in ms (0: only the datagrams over it).
+    /// Default 5 minutes.
+    pub block_ms: Option<f64>,
+}
+
+impl RateLimitConfig {
+    /// The limit to apply, or none when the rate truncates to 0 datagrams per second.
+    fn resolve(&self) -> Option<RateLimit> {
+        let per_second = match self.per_second {
+            // The core counts in u32: a larger rate must not wrap around to a small one.
+            Some(rate) if rate > 0.0 => rate.min(f64::from(u32::MAX)) as u32,
+            _ => 5,
+        };
+        let window_ms = match self.window_ms {
+            Some(ms) if ms > 0.0 => ms,
+            _ => 10_000.0,
+        };
+        let block_ms = match self.block_ms {
+            Some(ms) if ms >= 0.0 => ms,
+            _ => 300_000.0,
+        };
+        (per_second > 0).then(|| RateLimit {
+            per_second,
+            window_ms: window_ms.max(1.0) as u64,
+            block_ms: block_ms as u64,
+        })
+    }
+}
+
+/// `sendRate`'s settings.
+#[napi(object)]
+pub struct SendRateConfig {
+    /// Datagrams per second, over every datagram the socket sends.
+    pub per_second: f64,
+    /// How many may leave at once after a quiet spell. Default: what the rate makes in 1 ms (at
+    /// least 1), since the runtime's timer that releases waiting datagrams has a 1 ms resolution.
+    pub burst: Option<u32>,
+}
+
+impl SendRateConfig {
+    fn resolve(&self) -> (f64, u32) {
+        let burst = match self.burst {
+            Some(burst) if burst > 0 => burst,
+            _ => (self.per_second / 1000.0)
+                .ceil()
+                .clamp(1.0, f64::from(u32::MAX)) as u32,
+        };
+        (self.per_second, burst)
+    }
+}
+
 /// One KRPC socket's engine: transaction table, inbox and (once bound) a native UDP socket.
 #[napi]
 pub struct Engine {
@@ -264,45 +341,27 @@ impl Engine {
         }
     }
 
-    /// Opt-in hardening: port-aware reply matching, and a per-source inbound rate limit
-    /// (`per_second` 0 turns it off).
+    /// Applies the opt-in settings (see [`EngineConfig`]); before bind for `ipv6_only` and
+    /// `send_rate`. Settings left out keep their current value (all off at first).
     #[napi(catch_unwind)]
-    pub fn configure(&self, match_port: bool, per_second: u32, window_ms: f64, block_ms: f64) {
+    pub fn configure(&self, config: EngineConfig) {
         let mut engine = self.hot.shared.engine();
-        engine.set_match_port(match_port);
-        engine.set_rate_limit(
-            (per_second > 0).then(|| RateLimit {
-                per_second,
-                window_ms: window_ms.max(1.0) as u64,
-                block_ms: block_ms.max(0.0) as u64,
-            }),
-            random_seed(),
-        );
-    }
-
-    /// Opt-in BEP 43 read-only mode: incoming queries are dropped in the engine (counted).
-    #[napi(catch_unwind)]
-    pub fn set_read_only(&self, on: bool) {
-        self.hot.shared.engine().set_read_only(on);
-    }
-
-    /// dgram's `ipv6Only`, before bind: IPV6_V6ONLY on the IPv6 socket. `false` makes it
-    /// dual-stack: IPv4 senders are reported by their dotted address (family IPv4), IPv4
-    /// destinations are sent to as `::ffff:a.b.c.d`, and replies match either spelling.
-    #[napi(catch_unwind)]
-    pub fn set_ipv6_only(&self, only: bool) {
-        self.hot.ipv6_only.set(Some(only));
-        self.hot
-            .shared
-            .engine()
-            .set_dual_stack(self.hot.dual_stack());
-    }
-
-    /// Opt-in pacing (`sendRate`), before bind: every datagram the socket sends waits for a
-    /// token of a bucket of `burst` tokens refilled at `per_second` (src/core/pacer.rs).
-    #[napi(catch_unwind)]
-    pub fn set_send_rate(&self, per_second: f64, burst: u32) {
-        self.hot.send_rate.set(Some((per_second, burst)));
+        if let Some(on) = config.match_port {
+            engine.set_match_port(on);
+        }
+        if let Some(limit) = config.rate_limit {
+            engine.set_rate_limit(limit.resolve(), random_seed());
+        }
+        if let Some(on) = config.read_only {
+            engine.set_read_only(on);
+        }
+        if let Some(only) = config.ipv6_only {
+            self.hot.ipv6_only.set(Some(only));
+            engine.set_dual_stack(self.hot.dual_stack());
+        }
+        if let Some(rate) = config.send_rate {
+            self.hot.send_rate.set(Some(rate.resolve()));
+        }
     }
 
     /// One tick of the JS timer (made while queries are in flight): `(slot, gen)` pairs of the
