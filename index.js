@@ -16,7 +16,7 @@ const NativeSocket = require('./lib/native-socket')
 const { Encoder } = require('./lib/encode')
 const { validateAddedOptions } = require('./lib/options')
 const { drain, releaseAfterBurst, TAPE_WORDS } = require('./lib/receive')
-const { leftSlot, waitingCount } = require('./lib/inflight-queue')
+const inflightQueue = require('./lib/inflight-queue')
 
 const ETIMEDOUT = new Error('Query timed out')
 ETIMEDOUT.code = 'ETIMEDOUT'
@@ -62,12 +62,12 @@ function RPC (opts) {
     nextGen: 0,
     maxInflight: Infinity,
     // maxInflight: { limit, queue }: at most `limit` queries sent and unanswered; the others
-    // wait here (FIFO, at most `queue`), registered but not sent. `sentSlots[slot]` is 1 while
-    // that slot's query is sent and counted in `sent`.
+    // wait here (FIFO, at most `queue`), registered but not sent (lib/inflight-queue.js).
     window: Infinity,
     waitingMax: 0,
     waiting: [],
     waitingHead: 0,
+    waitingLive: 0,
     sent: 0,
     sentSlots: [],
     pumpScheduled: false,
@@ -208,7 +208,7 @@ RPC.prototype.query = function (peer, query, cb) {
   // Opt-in cap (`maxInflight`); off by default, as the reference has none.
   let wait = false
   if (state.sent >= state.window) {
-    if ((state.waiting.length - state.waitingHead) / 2 >= state.waitingMax) {
+    if (state.waitingLive >= state.waitingMax) {
       process.nextTick(failQuery, this, req, tooManyQueries('Too many queries waiting: maxInflight.queue is ' + state.waitingMax))
       return
     }
@@ -239,13 +239,10 @@ RPC.prototype.query = function (peer, query, cb) {
   this.inflight++
   message.t.writeUInt16BE(tid, 0)
   if (wait) {
-    state.waiting.push(slot, gen)
+    inflightQueue.wait(state, slot, gen)
     return tid
   }
-  if (state.window !== Infinity) {
-    state.sent++
-    state.sentSlots[slot] = 1
-  }
+  if (state.window !== Infinity) inflightQueue.sentNow(state, slot)
   this.send(peer, message)
   return tid
 }
@@ -265,7 +262,7 @@ RPC.prototype._cancel = function (index, err) {
     state.engine.release(index)
     state.gens[index] = 0
     this.inflight--
-    if (state.window !== Infinity && !this.destroyed) leftSlot(this, state, index)
+    if (state.window !== Infinity) inflightQueue.leftSlot(this, state, index)
     req.callback(err || new Error('Query was cancelled'), null, req.peer)
     this.emit('update')
     this.emit('postupdate')
@@ -419,7 +416,7 @@ Object.defineProperties(RPC.prototype, {
   queued: {
     get () {
       const state = this[kState]
-      return state.window === Infinity ? 0 : waitingCount(this, state)
+      return state.waitingLive
     },
     configurable: true,
     enumerable: false

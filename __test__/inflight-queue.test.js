@@ -68,4 +68,28 @@ test('maxInflight queue: cancel() reaches a waiting query (never sent); its time
   assert.deepEqual(seen, [first, a])
 })
 
+test('maxInflight queue: a waiting query that is cancelled frees its place in the queue at once', async t => {
+  const peer = await rawSocket()
+  const rpc = RPC({ maxInflight: { limit: 1, queue: 2 }, timeout: 5000 })
+  t.after(() => { rpc.destroy(); peer.close() })
+  const target = { host: '127.0.0.1', port: peer.address().port }
+  const errors = []
+  const q = () => rpc.query(target, { q: 'ping' }, err => errors.push(err && (err.code || err.message)))
+  q() // sent, never answered
+  const w1 = q()
+  const w2 = q()
+  assert.equal(rpc.queued, 2)
+  rpc.cancel(w1)
+  rpc.cancel(w2)
+  assert.equal(rpc.queued, 0)
+  // The sent query is still unanswered, so nothing has pumped the queue: two new queries must
+  // still find room (the cancelled entries do not count), the third does not.
+  q()
+  q()
+  q()
+  assert.equal(rpc.queued, 2)
+  await tick(20)
+  assert.deepEqual(errors, ['Query was cancelled', 'Query was cancelled', 'ETOOMANYQUERIES'])
+})
+
 rerunOnRuntimePath(__filename)

@@ -2,15 +2,36 @@
 // maxInflight's queue mode (`maxInflight: { limit, queue }`): at most `limit` queries are sent
 // and unanswered; the others are registered (tid, timeout running) but wait here, first in first
 // out, until a sent query leaves its slot. The state lives in the instance's private state
-// (index.js): `window`, `waitingMax`, `waiting` (slot, gen pairs from `waitingHead`), `sent`,
-// `sentSlots`, `pumpScheduled`.
+// (index.js): `window`, `waitingMax`, `waiting` (slot, gen pairs from `waitingHead`; entries of
+// queries that left while waiting stay until the pump passes them), `sent`, `waitingLive` (the
+// queries really waiting), `sentSlots` (per slot: SENT, WAITING or 0), `pumpScheduled`.
+
+const SENT = 1
+const WAITING = 2
+
+// A query joins the queue: registered, not sent.
+function wait (state, slot, gen) {
+  state.waiting.push(slot, gen)
+  state.sentSlots[slot] = WAITING
+  state.waitingLive++
+}
+
+// A query goes out at once (the window has room).
+function sentNow (state, slot) {
+  state.sent++
+  state.sentSlots[slot] = SENT
+}
 
 // A query left its slot (reply, timeout, cancel): with maxInflight's queue, the window has room
 // for the next waiting query that is still pending. It is sent on the next tick, so that queries
 // timing out at the same tick (or cancelled by the callback) are not sent first.
 function leftSlot (self, state, slot) {
-  if (state.sentSlots[slot] !== 1) return
+  const was = state.sentSlots[slot]
   state.sentSlots[slot] = 0
+  // A waiting query that is cancelled or times out frees its place in the queue at once (its
+  // entry is skipped by the pump), so stale entries never count against `queue`.
+  if (was === WAITING) state.waitingLive--
+  if (was !== SENT) return
   state.sent--
   if (!state.pumpScheduled && state.waitingHead < state.waiting.length) {
     state.pumpScheduled = true
@@ -27,9 +48,9 @@ function sendWaiting (self, state) {
     const gen = waiting[state.waitingHead + 1]
     state.waitingHead += 2
     const req = self._reqs[next]
-    if (state.gens[next] !== gen || !req) continue // cancelled or timed out while waiting
-    state.sent++
-    state.sentSlots[next] = 1
+    if (state.gens[next] !== gen || !req || state.sentSlots[next] !== WAITING) continue // left while waiting
+    state.waitingLive--
+    sentNow(state, next)
     self.send(req.peer, req.message)
   }
   if (state.waitingHead === waiting.length) {
@@ -41,13 +62,4 @@ function sendWaiting (self, state) {
   }
 }
 
-// Queries registered but waiting for maxInflight's window (some may have been cancelled since).
-function waitingCount (self, state) {
-  let n = 0
-  for (let i = state.waitingHead; i < state.waiting.length; i += 2) {
-    if (state.gens[state.waiting[i]] === state.waiting[i + 1] && self._reqs[state.waiting[i]]) n++
-  }
-  return n
-}
-
-module.exports = { leftSlot, waitingCount }
+module.exports = { wait, sentNow, leftSlot }

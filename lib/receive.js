@@ -10,7 +10,7 @@ const { Buffer } = require('buffer')
 const native = require('./native')
 const { buildValue, recordTypeString } = require('./tape')
 const { joinText } = require('./remote-text')
-const { leftSlot } = require('./inflight-queue')
+const inflightQueue = require('./inflight-queue')
 
 const EUNEXPECTEDNODE = new Error('Unexpected node id')
 EUNEXPECTEDNODE.code = 'EUNEXPECTEDNODE'
@@ -264,7 +264,7 @@ function complete (self, state, slot, isError, message, rinfo) {
   state.engine.release(slot)
   state.gens[slot] = 0
   self.inflight--
-  if (state.window !== Infinity) leftSlot(self, state, slot)
+  if (state.window !== Infinity) inflightQueue.leftSlot(self, state, slot)
 
   if (isError) {
     const isArray = Array.isArray(message.e)
