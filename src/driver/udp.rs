@@ -33,6 +33,9 @@ use crate::core::pacer::Pacer;
 #[cfg(windows)]
 use windows_sys::Win32::Networking::WinSock::WSAECONNRESET;
 
+/// Reported for a failed send that carries no OS error code (none is known to occur).
+const EINVAL: i32 = libc::EINVAL;
+
 /// A socket bound on the runtime, with its task running.
 pub struct BoundSocket {
     socket: Arc<UdpSocket>,
@@ -190,7 +193,7 @@ impl BoundSocket {
                     Ok(sent) => next += sent,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => {
-                        results[next] = -e.raw_os_error().unwrap_or(22);
+                        results[next] = -e.raw_os_error().unwrap_or(EINVAL);
                         next += 1;
                     }
                 }
@@ -202,7 +205,7 @@ impl BoundSocket {
         {
             *result = match self.queue_for_runtime(&outbox.bytes[start..start + len], to) {
                 Ok(()) => len as i32,
-                Err(e) => -e.raw_os_error().unwrap_or(22),
+                Err(e) => -e.raw_os_error().unwrap_or(EINVAL),
             };
         }
         outbox.items.drain(..count);
@@ -233,10 +236,10 @@ impl BoundSocket {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 match self.queue_for_runtime(data, to) {
                     Ok(()) => data.len() as i32,
-                    Err(e) => -e.raw_os_error().unwrap_or(22),
+                    Err(e) => -e.raw_os_error().unwrap_or(EINVAL),
                 }
             }
-            Err(e) => -e.raw_os_error().unwrap_or(22),
+            Err(e) => -e.raw_os_error().unwrap_or(EINVAL),
         })
     }
 
