@@ -193,4 +193,8 @@ export interface TapeFormat {
   sendNotAnIp: number
   /** `sendNow()` result: datagrams already wait for `flush()`; enqueue behind them. */
   sendLater: number
+  /** `query()` result: every tid is in flight (nothing registered or sent). */
+  queryNoTid: number
+  /** Added to `query()`'s result when the datagram was enqueued for `flush()`. */
+  queryEnqueued: number
 }

@@ -18,6 +18,8 @@ const { validateAddedOptions } = require('./lib/options')
 const { drain, releaseAfterBurst, TAPE_WORDS } = require('./lib/receive')
 const inflightQueue = require('./lib/inflight-queue')
 
+const { queryNoTid: QUERY_NO_TID } = native.tapeFormat()
+
 const ETIMEDOUT = new Error('Query timed out')
 ETIMEDOUT.code = 'ETIMEDOUT'
 
@@ -45,6 +47,8 @@ function RPC (opts) {
   const state = {
     engine,
     native: !opts.socket,
+    // Our NativeSocket, while `rpc.socket` is still it (queries then go out in one engine call).
+    socket: null,
     // Family of DNS lookups (0: either, for a user socket or a dual-stack one).
     family: opts.socket || dualStack ? 0 : (type === 'udp6' ? 6 : 4),
     tape: new Int32Array(TAPE_WORDS),
@@ -79,6 +83,7 @@ function RPC (opts) {
   configureHardening(engine, state, opts)
 
   this.socket = opts.socket || new NativeSocket(type, engine, state.onwake)
+  if (!opts.socket) state.socket = this.socket
   this.socket.on('message', onmessage)
   this.socket.on('error', onerror)
   this.socket.on('listening', onlistening)
@@ -144,7 +149,7 @@ RPC.prototype.error = function (peer, req, error, cb) {
   this.send(peer, { t: req.t, y: 'e', e: [].concat(error.message || error) }, cb)
 }
 
-RPC.prototype.send = function (peer, message, cb) {
+const rpcSend = RPC.prototype.send = function (peer, message, cb) {
   const state = this[kState]
   const length = state.encoder.encode(message)
   // Our socket copies the bytes before send() returns, so the encoder's buffer can be reused;
@@ -219,31 +224,82 @@ RPC.prototype.query = function (peer, query, cb) {
     return
   }
   const gen = state.nextGen = (state.nextGen + 1) | 0
-  const registered = state.engine.register(this._tick & 0xffff, String(host), gen, +peer.port || 0)
-  // Difference: with all 65535 tids in flight the reference hands out a duplicate, and one
-  // reply then completes the wrong query. Here the new query fails instead.
-  if (registered < 0) {
-    process.nextTick(failQuery, this, req, tooManyQueries('Too many queries in flight: no free transaction id'))
-    return
+  const port = peer.port
+  let length = -1
+  if (!wait && this.socket === state.socket && this.send === rpcSend && typeof host === 'string' &&
+      (peer.address || peer.host) === host && typeof port === 'number' && port > 0 && port < 65536 &&
+      (port | 0) === port && NativeSocket.acceptsQueries(this.socket)) {
+    // One engine call registers the query and sends it (docs/ARCHITECTURE.md, "Sending a
+    // query"): what `this.send(peer, message)` would send, since neither send() is replaced.
+    try {
+      length = state.encoder.encodeQuery(message.q, message.a, state.readOnly)
+    } catch (err) {
+      // The reference registers the query, then fails to encode it in send().
+      const registered = register(this, state, req, host, gen)
+      if (registered < 0) return
+      if (state.window !== Infinity) inflightQueue.sentNow(state, Math.floor(registered / 65536))
+      throw err
+    }
+    const registered = NativeSocket.sendQuery(this.socket, state.encoder.buf, length, state.encoder.tidAt,
+      port, host, this._tick & 0xffff, gen)
+    if (registered >= 0) {
+      if (state.window !== Infinity) inflightQueue.sentNow(state, Math.floor(registered / 65536))
+      return track(this, state, req, registered, gen)
+    }
+    if (registered === QUERY_NO_TID) return noFreeTid(this, req)
+    // Not an address the engine sends to at once (a custom isIP let a name through): the
+    // socket's own send() resolves it, as on the two-call path.
   }
+  const registered = register(this, state, req, host, gen)
+  if (registered < 0) return
   const slot = Math.floor(registered / 65536)
   const tid = registered - slot * 65536
-  this._tick = tid
-
-  while (this._ids.length <= slot) this._ids.push(0)
-  while (this._reqs.length <= slot) this._reqs.push(null)
-  this._ids[slot] = tid
-  this._reqs[slot] = req
-  state.gens[slot] = gen
-
-  this.inflight++
-  message.t.writeUInt16BE(tid, 0)
   if (wait) {
     inflightQueue.wait(state, slot, gen)
     return tid
   }
   if (state.window !== Infinity) inflightQueue.sentNow(state, slot)
-  this.send(peer, message)
+  if (length < 0) {
+    this.send(peer, message)
+  } else {
+    const datagram = Buffer.from(state.encoder.buf.subarray(0, length))
+    datagram.writeUInt16BE(tid, state.encoder.tidAt)
+    this.socket.send(datagram, 0, length, port, host, NativeSocket.ignoreResult)
+  }
+  return tid
+}
+
+// Registers a query with the engine (the two-call path: it is sent separately): `slot * 65536 +
+// tid`, or -1 when no tid is free (the query then fails on the next tick).
+function register (self, state, req, host, gen) {
+  const registered = state.engine.register(self._tick & 0xffff, String(host), gen, +req.peer.port || 0)
+  if (registered < 0) {
+    noFreeTid(self, req)
+    return -1
+  }
+  track(self, state, req, registered, gen)
+  return registered
+}
+
+// Difference: with all 65535 tids in flight the reference hands out a duplicate, and one reply
+// then completes the wrong query. Here the new query fails instead.
+function noFreeTid (self, req) {
+  process.nextTick(failQuery, self, req, tooManyQueries('Too many queries in flight: no free transaction id'))
+}
+
+// The JS side of a registered query: `_ids`/`_reqs` as k-rpc-socket keeps them (programs read
+// them), the generation records of this slot are checked against, and the tid in `message.t`.
+function track (self, state, req, registered, gen) {
+  const slot = Math.floor(registered / 65536)
+  const tid = registered - slot * 65536
+  self._tick = tid
+  while (self._ids.length <= slot) self._ids.push(0)
+  while (self._reqs.length <= slot) self._reqs.push(null)
+  self._ids[slot] = tid
+  self._reqs[slot] = req
+  state.gens[slot] = gen
+  self.inflight++
+  req.message.t.writeUInt16BE(tid, 0)
   return tid
 }
 

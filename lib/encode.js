@@ -33,6 +33,15 @@ const COPY_LOOP_MAX = 32
 // Insertion sort wins for the few keys of a KRPC dict; beyond that, use the engine's sort.
 const INSERTION_SORT_MAX = 24
 
+// The fixed parts of a query (encodeQuery): its keys as bencode writes them, `ro`'s value, the
+// tid's two bytes before the engine fills them in, and the end: `y` is always `q`.
+const KEY_A = Buffer.from('1:a')
+const KEY_Q = Buffer.from('1:q')
+const READ_ONLY = Buffer.from('2:roi1e')
+const KEY_T = Buffer.from('1:t2:')
+const NO_TID = Buffer.from([0, 0])
+const QUERY_TAIL = Buffer.from('1:y1:qe')
+
 // bencode keeps its once-per-process flag on its module's encode function; this is the same
 // scope: one flag per instance of this module, shared by all Encoders.
 let floatConversionDetected = false
@@ -102,6 +111,8 @@ class Encoder {
     this.buf = this.slab
     this.pos = 0
     this.busy = false
+    /** Where encodeQuery left room for the tid. */
+    this.tidAt = 0
   }
 
   /**
@@ -125,6 +136,56 @@ class Encoder {
       this.buf = this.slab
     }
     return this.pos
+  }
+
+  /**
+   * Encodes the query `{ t, y: 'q', q, a }` (with `ro: 1` when `readOnly`) that k-rpc-socket
+   * builds, as `encode()` would, with two bytes of room for `t` left at `this.tidAt` (the
+   * engine writes the tid there once it has picked it). The keys are written in their sorted
+   * order without looking them up: `a`, `q`, `ro`, `t`, `y`.
+   *
+   * @returns {number} the length of the output, in `this.buf[0 .. length)` until the next call
+   */
+  encodeQuery (q, a, readOnly) {
+    if (this.busy) {
+      const inner = new Encoder(256)
+      const n = inner.encodeQuery(q, a, readOnly)
+      this.buf = inner.buf
+      this.tidAt = inner.tidAt
+      return n
+    }
+    if (this.slab.length > KEEP_MAX) this.slab = Buffer.allocUnsafeSlow(this.initialSize)
+    this.busy = true
+    this.pos = 0
+    try {
+      this._byte(CH_D)
+      if (a != null) {
+        this._raw(KEY_A)
+        this._value(a)
+      }
+      if (q != null) {
+        this._raw(KEY_Q)
+        this._value(q)
+      }
+      if (readOnly) this._raw(READ_ONLY)
+      this._raw(KEY_T)
+      this.tidAt = this.pos
+      this._raw(NO_TID)
+      this._raw(QUERY_TAIL)
+    } finally {
+      this.busy = false
+      this.buf = this.slab
+    }
+    return this.pos
+  }
+
+  _raw (bytes) {
+    const n = bytes.length
+    if (this.pos + n > this.slab.length) this._grow(n)
+    const b = this.slab
+    const p = this.pos
+    for (let i = 0; i < n; i++) b[p + i] = bytes[i]
+    this.pos = p + n
   }
 
   _encodeNested (value) {

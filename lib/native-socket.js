@@ -18,7 +18,11 @@ const BOUND = 2
 
 // Send results beyond bytes and -errno, as the engine numbers them: "not an IP literal: resolve
 // it and call again", and "datagrams wait for flush(): enqueue behind them".
-const { sendNotAnIp: SEND_NOT_AN_IP, sendLater: SEND_LATER } = require('./native').tapeFormat()
+const {
+  sendNotAnIp: SEND_NOT_AN_IP,
+  sendLater: SEND_LATER,
+  queryEnqueued: QUERY_ENQUEUED
+} = require('./native').tapeFormat()
 
 const kState = Symbol('krpc.nativeSocketState')
 
@@ -266,6 +270,33 @@ function sendNow (socket, state, buffer, start, size, port, address, callback) {
   afterEnqueue(socket, state, result, address, port, callback)
 }
 
+// Whether `sendQuery` may send a query on `socket`: a bound, open socket whose `send` nobody
+// replaced (a program that wraps it sees every datagram, the queries' too).
+function acceptsQueries (socket) {
+  const state = socket[kState]
+  return state.bindState === BOUND && state.handle && state.queue === undefined &&
+    socket.send === NativeSocket.prototype.send
+}
+
+// A query's registration and its datagram in one engine call (docs/ARCHITECTURE.md, "Sending a
+// query"), for a socket `acceptsQueries` said yes to, with `port` a valid port number and
+// `host` an IP literal string. The send follows `send()`'s rules (the first sends of a tick go
+// out at once, the others at its end) and, like every send of a query, has no callback.
+// Returns what engine.query does, without the enqueued flag.
+function sendQuery (socket, datagram, length, tidAt, port, host, lastTid, gen) {
+  const state = socket[kState]
+  const now = state.sentThisTick < IMMEDIATE_SENDS_PER_TICK && state.sent.length === 0
+  const result = state.engine.query(lastTid, host, gen, port, datagram, length, tidAt, !now)
+  if (result < 0) return result
+  if (result >= QUERY_ENQUEUED) {
+    afterEnqueue(socket, state, 0, host, port, ignoreResult)
+    return result - QUERY_ENQUEUED
+  }
+  state.sentThisTick++
+  scheduleEndOfTick(state)
+  return result
+}
+
 function afterEnqueue (socket, state, result, address, port, callback) {
   if (result < 0) {
     // dgram drops send errors when there is no callback to report them to.
@@ -379,5 +410,7 @@ function ignoreResult () {}
 
 NativeSocket.ignoreResult = ignoreResult
 NativeSocket.deferSendsThisTick = deferSendsThisTick
+NativeSocket.acceptsQueries = acceptsQueries
+NativeSocket.sendQuery = sendQuery
 
 module.exports = NativeSocket

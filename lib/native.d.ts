@@ -14,6 +14,12 @@ export type EngineHandle = object & { readonly __engineHandle: unique symbol }
 export interface HotFunctions {
   /** Registers a query: `slot * 65536 + tid`, or -1 when every tid is in flight. */
   register (h: EngineHandle, lastTid: number, host: string, gen: number, port: number): number
+  /**
+   * Registers a query and sends `datagram[0, length)` with its tid written at `tidAt`:
+   * `slot * 65536 + tid` (plus `TapeFormat.queryEnqueued` when it waits for `flush()`), or
+   * `TapeFormat.queryNoTid`, `TapeFormat.sendNotAnIp`, -EBADF, -EINVAL with nothing done.
+   */
+  query (h: EngineHandle, lastTid: number, host: string, gen: number, port: number, datagram: Uint8Array, length: number, tidAt: number, enqueue: boolean): number
   /** Frees a slot (reply handled, cancelled or timed out). */
   release (h: EngineHandle, slot: number): void
   /** The slot holding `tid`, or -1. */

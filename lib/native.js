@@ -52,7 +52,7 @@ function receiveOnLoop () {
 }
 
 /**
- * A new engine with its per-datagram calls: register, release, lookup, ingest, pendingBytes,
+ * A new engine with its per-datagram calls: register, query, release, lookup, ingest, pendingBytes,
  * drain, enqueue, sendNow, flush, returnFreeMemory (documented in src/binding/hot.rs).
  *
  * @param {boolean} ipv6
@@ -61,6 +61,7 @@ function createEngine (ipv6) {
   const engine = new binding.Engine(ipv6, receiveOnLoop())
   const h = engine.hotHandle()
   engine.register = (lastTid, host, gen, port) => hot.register(h, lastTid, host, gen, port)
+  engine.query = (lastTid, host, gen, port, datagram, length, tidAt, enqueue) => hot.query(h, lastTid, host, gen, port, datagram, length, tidAt, enqueue)
   engine.release = (slot) => hot.release(h, slot)
   engine.lookup = (tid) => hot.lookup(h, tid)
   engine.ingest = (datagram, address, port, ipv6) => hot.ingest(h, datagram, address, port, ipv6)

@@ -28,8 +28,9 @@ type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> 
 /// # Safety
 /// `env` must be the live environment of the current call, on its JS thread.
 pub(super) unsafe fn functions(env: sys::napi_env) -> Option<sys::napi_value> {
-    const FUNCTIONS: [(&CStr, Callback); 10] = [
+    const FUNCTIONS: [(&CStr, Callback); 11] = [
         (c"register", register),
+        (c"query", query),
         (c"release", release),
         (c"lookup", lookup),
         (c"ingest", ingest),
@@ -81,6 +82,31 @@ unsafe extern "C" fn register(
                 host,
                 call.u32(2)?,
                 call.u32(3)?,
+            )))
+        })
+    }
+}
+
+/// `query(lastTid, host, gen, port, datagram, length, tidAt, enqueue)`: registers the query and
+/// sends `datagram[0, length)` with its tid written at `tidAt`; see [`EngineInner::query`].
+unsafe extern "C" fn query(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    // SAFETY: made by `functions`.
+    unsafe {
+        run(env, info, c"query", |call| {
+            let (mut inline, mut heap) = ([0; INLINE_TEXT], Vec::new());
+            let host = call.text(1, &mut inline, &mut heap)?;
+            let buffer = call.bytes(4)?;
+            let Some(datagram) = buffer.get_mut(..call.u32(5)? as usize) else {
+                return Ok(Output::Int(-EINVAL));
+            };
+            Ok(Output::Number(call.hot.query(
+                call.u32(0)?,
+                host,
+                call.u32(2)?,
+                call.u32(3)?,
+                datagram,
+                call.u32(6)? as usize,
+                call.bool(7)?,
             )))
         })
     }

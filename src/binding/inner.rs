@@ -16,6 +16,11 @@ use crate::driver::{BoundSocket, Shared};
 pub(super) const SEND_NOT_AN_IP: i32 = -1_000_000;
 /// `sendNow()` result when datagrams wait for `flush()`: JS enqueues behind them instead.
 pub(super) const SEND_LATER: i32 = -1_000_001;
+/// `query()` result when every tid is in flight (nothing was registered or sent).
+pub(super) const QUERY_NO_TID: i32 = -1;
+/// Added to `query()`'s result when the datagram was enqueued for `flush()` rather than sent:
+/// above any `slot * 65536 + tid`, below 2^53.
+pub(super) const QUERY_ENQUEUED: f64 = 4_294_967_296.0;
 // errno values from libc, so they are the target's own (JS names them with util.getSystemErrorName).
 pub(super) const EINVAL: i32 = libc::EINVAL;
 pub(super) const EBADF: i32 = libc::EBADF;
@@ -64,6 +69,62 @@ impl EngineInner {
         {
             Ok((slot, tid)) => f64::from(slot) * 65536.0 + f64::from(tid),
             Err(_) => -1.0,
+        }
+    }
+
+    /// Registers a query and sends its datagram, in one call (docs/ARCHITECTURE.md, "Sending a
+    /// query"). `datagram` is the encoded query with room for the tid at `tid_at` (two bytes,
+    /// written here once the tid is known). With `enqueue` (sends of this tick already wait for
+    /// `flush()`) it goes behind them; otherwise it is sent at once, or enqueued if the outbox
+    /// is not empty. Returns `slot * 65536 + tid`, plus [`QUERY_ENQUEUED`] when enqueued;
+    /// [`QUERY_NO_TID`], [`SEND_NOT_AN_IP`], `-EBADF` (not bound) or `-EINVAL` (`tid_at` outside
+    /// the datagram) with nothing registered or sent.
+    ///
+    /// A send that fails after registering (wrong family, a full outbox) leaves the query
+    /// registered, to time out: a query's datagram has no send callback to report it to, on
+    /// this path as on the two-call one, and the same counters see it.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn query(
+        &self,
+        last_tid: u32,
+        host: &[u8],
+        gen: u32,
+        port: u32,
+        datagram: &mut [u8],
+        tid_at: usize,
+        enqueue: bool,
+    ) -> f64 {
+        let io = self.io.borrow();
+        let Some(socket) = io.as_ref().map(|io| &io.socket) else {
+            return f64::from(-EBADF);
+        };
+        if tid_at.checked_add(2).is_none_or(|end| end > datagram.len()) {
+            return f64::from(-EINVAL);
+        }
+        let to = match self.destination(port, host) {
+            Ok(to) => Some(to),
+            Err(SEND_NOT_AN_IP) => return f64::from(SEND_NOT_AN_IP),
+            Err(_) => None,
+        };
+        let registered = self.register(last_tid, host, gen, port);
+        if registered < 0.0 {
+            return f64::from(QUERY_NO_TID);
+        }
+        let tid = (registered % 65536.0) as u16;
+        datagram[tid_at..tid_at + 2].copy_from_slice(&tid.to_be_bytes());
+        let Some(to) = to else {
+            return registered;
+        };
+        if !enqueue {
+            if let Some(result) = socket.send_now(datagram, to) {
+                self.shared.engine().count_send_result(result);
+                return registered;
+            }
+        }
+        match socket.enqueue(datagram, to) {
+            Ok(()) => registered + QUERY_ENQUEUED,
+            // The outbox is full (counted by `enqueue`, as on the two-call path).
+            Err(_) => registered,
         }
     }
 

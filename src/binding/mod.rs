@@ -95,6 +95,10 @@ pub struct TapeFormat {
     pub send_not_an_ip: i32,
     /// `sendNow()` result: datagrams already wait for `flush()`; enqueue behind them.
     pub send_later: i32,
+    /// `query()` result: every tid is in flight (nothing registered or sent).
+    pub query_no_tid: i32,
+    /// Added to `query()`'s result when the datagram was enqueued for `flush()`.
+    pub query_enqueued: f64,
 }
 
 /// The tape format.
@@ -132,6 +136,8 @@ pub fn tape_format() -> TapeFormat {
         h_value_words: H_VALUE_WORDS as u32,
         send_not_an_ip: inner::SEND_NOT_AN_IP,
         send_later: inner::SEND_LATER,
+        query_no_tid: inner::QUERY_NO_TID,
+        query_enqueued: inner::QUERY_ENQUEUED,
     }
 }
 

@@ -67,7 +67,7 @@ fn is_live_handle(data: *mut c_void) -> bool {
 }
 
 /// Most arguments a function takes, the handle included.
-const MAX_ARGS: usize = 6;
+const MAX_ARGS: usize = 9;
 
 /// One call's arguments (after the handle) and state.
 pub(super) struct Call<'a> {
