@@ -13,6 +13,8 @@ mod hot;
 mod inner;
 mod main_loop;
 mod raw;
+#[cfg(test)]
+mod tests;
 
 use std::cell::{Cell, RefCell};
 use std::collections::hash_map::RandomState;
