@@ -1,6 +1,6 @@
 /// <reference types="node" />
 // Typings of the CommonJS entry (index.js). Hand-written: keep them in step with index.js,
-// README.md (API) and binding.d.ts (EngineStats). `npm run test:types` checks them.
+// README.md (API) and generated/binding.d.ts (EngineStats). `npm run test:types` checks them.
 
 import type { EventEmitter } from 'node:events'
 import type { BindOptions } from 'node:dgram'

@@ -1,6 +1,7 @@
 'use strict'
 // The per-datagram N-API functions (src/binding/hot.rs) are reachable by anyone through
-// binding.js: whatever they are given, they must throw, never crash or touch freed memory.
+// generated/binding.js: whatever they are given, they must throw, never crash or touch freed
+// memory.
 const test = require('node:test')
 const assert = require('node:assert')
 const v8 = require('v8')

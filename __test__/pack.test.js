@@ -30,11 +30,11 @@ const { snippets } = require('./harness/readme')
 // The files a consumer needs from the main tarball: the JS API, the generated loader, types for
 // both module systems, and everything the build-from-source fallback needs.
 const REQUIRED_FILES = [
-  'package.json', 'index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'binding.js', 'binding.d.ts',
+  'package.json', 'index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'generated/binding.js', 'generated/binding.d.ts',
   'lib/native.js', 'scripts/install.js', 'scripts/build.js', 'src/lib.rs', 'Cargo.toml', 'Cargo.lock', 'build.rs'
 ]
 
-// The platform suffix binding.js (the napi-rs loader) and scripts/build.js use for this host.
+// The platform suffix generated/binding.js (the napi-rs loader) and scripts/build.js use for this host.
 function hostSuffix () {
   const { platform, arch } = process
   if (platform === 'linux') {
@@ -59,6 +59,8 @@ function findNpmCli () {
 const SUFFIX = hostSuffix()
 const PLATFORM_DIR = path.join(ROOT, 'npm', SUFFIX)
 const NODE_FILE = `${pkg.napi.binaryName}.${SUFFIX}.node`
+// A local build's place: the loader requires the .node relative to its own directory.
+const LOCAL_NODE_FILE = `generated/${NODE_FILE}`
 const NPM_CLI = findNpmCli()
 const EXE = process.platform === 'win32' ? '.exe' : ''
 
@@ -71,7 +73,7 @@ function skipReason () {
   if (!NPM_CLI) return 'npm (npm-cli.js) not found: cannot run `npm pack`'
   if (spawnSync(process.execPath, [NPM_CLI, '--version'], { stdio: 'ignore' }).status !== 0) return '`npm --version` fails: cannot run `npm pack`'
   if (!fs.existsSync(path.join(PLATFORM_DIR, 'package.json'))) return `no per-platform package npm/${SUFFIX}/ for this host (see package.json "napi".targets)`
-  if (!fs.existsSync(path.join(ROOT, NODE_FILE)) && !has('cargo')) return `${NODE_FILE} is not built and there is no cargo to build it`
+  if (!fs.existsSync(path.join(ROOT, LOCAL_NODE_FILE)) && !has('cargo')) return `${LOCAL_NODE_FILE} is not built and there is no cargo to build it`
   return null
 }
 const SKIP = skipReason()
@@ -211,7 +213,7 @@ before(() => {
 
   // The engine: build it if missing (cargo; the real PATH), then `npm run artifacts` copies it
   // into npm/<platform>/ (git-ignored there).
-  if (!fs.existsSync(path.join(ROOT, NODE_FILE))) {
+  if (!fs.existsSync(path.join(ROOT, LOCAL_NODE_FILE))) {
     const build = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.js')], { cwd: ROOT, encoding: 'utf8', timeout: 600000 })
     assert.strictEqual(build.status, 0, `scripts/build.js: ${show(build)}`)
   }
@@ -289,7 +291,7 @@ test('consumer without Rust: npm install <tgz>, then npm ci, then npm ci --ignor
   assert.strictEqual(res.status, 0, `npm install: ${show(res)}`)
   assert.doesNotMatch(res.stderr + res.stdout, /building the native engine from source|EBADENGINE/)
   const installed = path.join(dir, 'node_modules', '@dwdht', 'krpc-socket')
-  assert.deepStrictEqual(fs.readdirSync(installed).filter(f => f.endsWith('.node')), [], 'nothing was built into the main package')
+  assert.deepStrictEqual(filesUnder(installed).filter(f => f.endsWith('.node')), [], 'nothing was built into the main package')
   assertBothRoundTrips(dir)
   const lock = JSON.parse(fs.readFileSync(path.join(dir, 'package-lock.json'), 'utf8'))
   assert.ok(lock.packages[`node_modules/${pkg.name}-${SUFFIX}`], 'the lockfile holds the platform package')
@@ -367,10 +369,10 @@ test('source package, --ignore-scripts: require() says to run `npm rebuild @dwdh
   assert.match(rebuild.stderr + rebuild.stdout, /building the native engine from source/)
 
   const added = filesUnder(path.join(dir, 'node_modules')).filter(f => !before.includes(f))
-  assert.deepStrictEqual(added, [`@dwdht/krpc-socket/${NODE_FILE}`], 'the build leaves only the .node file')
+  assert.deepStrictEqual(added, [`@dwdht/krpc-socket/${LOCAL_NODE_FILE}`], 'the build leaves only the .node file')
   assert.ok(!fs.existsSync(path.join(dir, 'node_modules', '@dwdht', 'krpc-socket', 'target')), 'no target/ in node_modules')
   assert.deepStrictEqual(fs.readdirSync(tmpdir), [], 'the throwaway CARGO_TARGET_DIR was removed')
-  const local = path.join(dir, 'node_modules', '@dwdht', 'krpc-socket', NODE_FILE)
+  const local = path.join(dir, 'node_modules', '@dwdht', 'krpc-socket', LOCAL_NODE_FILE)
   assertRoundTrip(dir, 'cjs.js', CJS, local)
   assertRoundTrip(dir, 'esm.mjs', ESM, local)
 })

@@ -1,11 +1,12 @@
 // Typings of lib/native.js: the engine as index.js and lib/native-socket.js use it. The binding's
-// generated typings (binding.d.ts) type the napi-rs class; the per-datagram functions are plain
-// N-API functions (src/binding/hot.rs) that napi-rs cannot describe, so they are declared here.
+// generated typings (generated/binding.d.ts) type the napi-rs class; the per-datagram functions
+// are plain N-API functions (src/binding/hot.rs) that napi-rs cannot describe, so they are
+// declared here.
 // __test__/binding.test.js checks that these names are exactly the functions the engine makes.
 
-import type { Engine, TapeFormat, EngineStats, LocalAddress } from '../binding'
+import type { Engine, TapeFormat, EngineStats, LocalAddress } from '../generated/binding'
 
-export * from '../binding'
+export * from '../generated/binding'
 
 /** An opaque handle to one engine (an N-API external), the first argument of every hot function. */
 export type EngineHandle = object & { readonly __engineHandle: unique symbol }

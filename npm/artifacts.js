@@ -8,7 +8,8 @@
 // CI job that downloaded all of them), and it also rewrites root entry files. Here, on one
 // machine, usually only the host's binary exists.
 //
-//   node npm/artifacts.js                  copy what exists in the package root; fail if nothing
+//   node npm/artifacts.js                  copy what exists in generated/ (where `npm run build` and
+//                                          scripts/build.js put it); fail if nothing
 //   node npm/artifacts.js --dir artifacts  look in ./artifacts (recursively) instead
 //   node npm/artifacts.js --require-all    fail unless every platform package got its binary
 //
@@ -23,7 +24,7 @@ const root = path.join(npmDir, '..')
 const args = process.argv.slice(2)
 const requireAll = args.includes('--require-all')
 const dirFlag = args.indexOf('--dir')
-const sourceDir = path.resolve(root, dirFlag >= 0 ? args[dirFlag + 1] : '.')
+const sourceDir = path.resolve(root, dirFlag >= 0 ? args[dirFlag + 1] : 'generated')
 
 function findFile (dir, name, depth) {
   const direct = path.join(dir, name)

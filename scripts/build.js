@@ -1,7 +1,8 @@
 'use strict'
-// Builds the engine with cargo and puts it where binding.js (the napi-rs loader) looks first:
-// `krpc-socket.<platform>-<arch>[-<abi>].node` next to it. Used by the install hook, so it must
-// not need @napi-rs/cli (a devDependency that consumers do not have).
+// Builds the engine with cargo and puts it where generated/binding.js (the napi-rs loader) looks
+// first: `generated/krpc-socket.<platform>-<arch>[-<abi>].node`, beside the loader, which requires
+// it relative to its own directory. Used by the install hook, so it must not need @napi-rs/cli (a
+// devDependency that consumers do not have).
 
 const { spawnSync } = require('child_process')
 const fs = require('fs')
@@ -36,7 +37,7 @@ module.exports = function build (targetDir) {
   })
   if (result.status !== 0) throw new Error('cargo build exited with ' + result.status)
   const from = path.join(dir, 'release', libraryName())
-  const to = path.join(root, `krpc-socket.${platformSuffix()}.node`)
+  const to = path.join(root, 'generated', `krpc-socket.${platformSuffix()}.node`)
   fs.copyFileSync(from, to)
   return to
 }

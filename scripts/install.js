@@ -15,7 +15,7 @@ const path = require('path')
 const root = path.join(__dirname, '..')
 
 function loads () {
-  const probe = spawnSync(process.execPath, ['-e', "require('./binding.js')"], { cwd: root, stdio: 'ignore' })
+  const probe = spawnSync(process.execPath, ['-e', "require('./generated/binding.js')"], { cwd: root, stdio: 'ignore' })
   return probe.status === 0
 }
 

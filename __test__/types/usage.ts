@@ -7,7 +7,7 @@ import dgram = require('node:dgram')
 import util = require('node:util')
 import { EventEmitter } from 'node:events'
 import type { AddressInfo } from 'node:net'
-import type { EngineStats } from '../../binding'
+import type { EngineStats } from '../../generated/binding'
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
 function assertType<T extends true> (): void {}
@@ -241,7 +241,7 @@ expectType<number>(stats.malformed + stats.unexpectedTid + stats.wrongSource + s
 expectType<number>(stats.timeouts + stats.droppedInbox + stats.droppedPortZero + stats.sendErrors)
 expectType<number>(stats.rateLimited + stats.queriesInFlight + stats.droppedReadOnly)
 expectType<number>(stats.sendQueued + stats.sendQueueFull + stats.sendQueueLength)
-// Stats has exactly the engine's fields (binding.d.ts): a renamed or added counter fails here.
+// Stats has exactly the engine's fields (generated/binding.d.ts): a renamed or added counter fails here.
 assertType<Equal<keyof RPC.Stats, keyof EngineStats>>()
 assertType<Equal<RPC.Stats, EngineStats>>()
 expectType<RPC>(rpc.unref().ref())

@@ -49,8 +49,9 @@ pub fn interned_keys() -> Vec<&'static str> {
 /// first: napi-rs methods cost about 200 ns more per call (src/binding/hot.rs).
 #[napi(
     catch_unwind,
-    // Raw N-API functions, which napi-rs cannot describe: typed by hand in lib/native.d.ts.
-    ts_return_type = "import('./lib/native').HotFunctions"
+    // Raw N-API functions, which napi-rs cannot describe: typed by hand in lib/native.d.ts. The
+    // path is resolved from generated/binding.d.ts, where the type lands.
+    ts_return_type = "import('../lib/native').HotFunctions"
 )]
 pub fn hot_functions(env: &Env) -> napi::Result<Unknown<'_>> {
     // SAFETY: on the JS thread of this call; the value is live for its scope.

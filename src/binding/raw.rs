@@ -19,8 +19,8 @@ pub(super) const INLINE_TEXT: usize = 80;
 
 thread_local! {
     /// The `EngineInner` of every live handle on this thread, with the number of handles to each (one
-    /// engine can make several). Any N-API external can reach the functions (`binding.js` is
-    /// public), so a pointer is used only if it is one of these.
+    /// engine can make several). Any N-API external can reach the functions
+    /// (`generated/binding.js` is public), so a pointer is used only if it is one of these.
     static LIVE_HANDLES: RefCell<HashMap<usize, usize>> = RefCell::new(HashMap::new());
 }
 

@@ -116,7 +116,7 @@ export interface EngineStats {
  * `drain`, `enqueue`, `flush`), as plain N-API functions that take an engine's `hotHandle()`
  * first: napi-rs methods cost about 200 ns more per call (src/binding/hot.rs).
  */
-export declare function hotFunctions(): import('./lib/native').HotFunctions
+export declare function hotFunctions(): import('../lib/native').HotFunctions
 
 /** The interned dictionary keys, in id order (id = index + 1). */
 export declare function internedKeys(): Array<string>
