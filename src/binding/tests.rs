@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use super::inner::{EngineInner, EBADF, EINVAL, SEND_LATER, SEND_NOT_AN_IP};
+use super::inner::{
+    EngineInner, EBADF, EINVAL, QUERY_ENQUEUED, QUERY_NO_TID, SEND_LATER, SEND_NOT_AN_IP,
+};
 use super::{Engine, EngineConfig, Io, RateLimitConfig, SendRateConfig, TICKS_TO_TIMEOUT};
 use crate::core::engine::IPV6_FLAG;
 use crate::core::pacer::Pacer;
@@ -849,4 +851,178 @@ fn buffer_sizes_are_set_on_the_bound_socket() {
     assert_eq!(engine.set_recv_buffer_size(1 << 16), 0);
     // Linux doubles what was asked for (its bookkeeping share); others report it as set.
     assert!(engine.get_recv_buffer_size() >= 1 << 16);
+}
+
+// query: registration and send in one call
+
+/// A ping encoded with two zero bytes where its tid goes, as JS's encodeQuery leaves it.
+fn unsent_ping() -> (Vec<u8>, usize) {
+    let datagram = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:\0\01:y1:qe".to_vec();
+    let tid_at = datagram.len() - 9;
+    (datagram, tid_at)
+}
+
+fn ping_with_tid(tid: u16) -> Vec<u8> {
+    let (mut datagram, tid_at) = unsent_ping();
+    datagram[tid_at..tid_at + 2].copy_from_slice(&tid.to_be_bytes());
+    datagram
+}
+
+#[test]
+fn query_registers_writes_the_tid_and_sends_at_once() {
+    let (engine, local) = bound_v4();
+    let peer = peer();
+    let port = u32::from(peer.local_addr().expect("bound").port());
+    let (mut datagram, tid_at) = unsent_ping();
+    let registered = engine
+        .hot
+        .query(41, LOOPBACK, 7, port, &mut datagram, tid_at, false);
+    let (slot, tid) = split(registered);
+    assert_eq!(tid, 42, "the tid after last_tid");
+    assert_eq!(engine.hot.lookup(42), slot as i32);
+    assert_eq!(
+        datagram,
+        ping_with_tid(42),
+        "the tid is in the caller's bytes too"
+    );
+    assert_eq!(receive(&peer), (ping_with_tid(42), local));
+    assert_eq!(pending_sends(&engine.hot), 0);
+    assert_eq!(engine.hot.shared.engine().stats().datagrams_out, 1);
+}
+
+#[test]
+fn a_reply_to_a_query_sent_in_one_call_matches_it_with_its_generation() {
+    let (engine, _) = bound_v4();
+    let peer = peer();
+    let peer_port = peer.local_addr().expect("bound").port();
+    let (mut datagram, tid_at) = unsent_ping();
+    let registered = engine.hot.query(
+        0,
+        LOOPBACK,
+        99,
+        u32::from(peer_port),
+        &mut datagram,
+        tid_at,
+        false,
+    );
+    let (slot, tid) = split(registered);
+    engine
+        .hot
+        .ingest(&reply(tid), LOOPBACK, u32::from(peer_port), false);
+    let (records, _) = drain_all(&engine.hot);
+    assert_eq!(records.len(), 1);
+    let header = &records[0].header;
+    assert_eq!(
+        (header[H_KIND], header[H_SLOT], header[H_GEN], header[H_TID]),
+        (K_RESPONSE, slot as i32, 99, i32::from(tid))
+    );
+}
+
+#[test]
+fn a_query_enqueued_waits_for_flush_and_is_flagged() {
+    let (engine, local) = bound_v4();
+    let peer = peer();
+    let port = u32::from(peer.local_addr().expect("bound").port());
+    let (mut datagram, tid_at) = unsent_ping();
+    let result = engine
+        .hot
+        .query(0, LOOPBACK, 1, port, &mut datagram, tid_at, true);
+    assert!(result >= QUERY_ENQUEUED, "{result}");
+    let (_, tid) = split(result - QUERY_ENQUEUED);
+    assert_eq!(tid, 1);
+    assert_eq!(pending_sends(&engine.hot), 1);
+    assert!(nothing_more(&peer), "not sent before the flush");
+    let mut results = [0; 1];
+    assert_eq!(engine.hot.flush(&mut results), 1);
+    assert_eq!(receive(&peer), (ping_with_tid(1), local));
+}
+
+#[test]
+fn a_query_asked_to_go_at_once_goes_behind_datagrams_waiting_for_flush() {
+    let (engine, _) = bound_v4();
+    let peer = peer();
+    let port = u32::from(peer.local_addr().expect("bound").port());
+    assert_eq!(engine.hot.enqueue(b"first", port, LOOPBACK), 0);
+    let (mut datagram, tid_at) = unsent_ping();
+    let result = engine
+        .hot
+        .query(0, LOOPBACK, 1, port, &mut datagram, tid_at, false);
+    assert!(
+        result >= QUERY_ENQUEUED,
+        "{result}: it must not overtake `first`"
+    );
+    let mut results = [0; 2];
+    assert_eq!(engine.hot.flush(&mut results), 2);
+    assert_eq!(receive(&peer).0, b"first");
+    assert_eq!(receive(&peer).0, ping_with_tid(1));
+}
+
+#[test]
+fn a_query_to_a_host_name_does_nothing_and_asks_for_the_two_call_path() {
+    let (engine, _) = bound_v4();
+    let (mut datagram, tid_at) = unsent_ping();
+    let result = engine
+        .hot
+        .query(0, b"localhost", 1, 6881, &mut datagram, tid_at, false);
+    assert_eq!(result, f64::from(SEND_NOT_AN_IP));
+    assert_eq!(engine.hot.shared.engine().stats().queries_in_flight, 0);
+    assert_eq!(datagram, unsent_ping().0, "the bytes are untouched");
+}
+
+#[test]
+fn a_query_before_bind_does_nothing() {
+    let engine = Engine::new(false, None);
+    let (mut datagram, tid_at) = unsent_ping();
+    let result = engine
+        .hot
+        .query(0, LOOPBACK, 1, 6881, &mut datagram, tid_at, false);
+    assert_eq!(result, f64::from(-EBADF));
+    assert_eq!(engine.hot.lookup(1), -1);
+}
+
+#[test]
+fn a_tid_position_outside_the_datagram_is_einval_with_nothing_registered() {
+    let (engine, _) = bound_v4();
+    let (mut datagram, _) = unsent_ping();
+    let len = datagram.len();
+    for tid_at in [len - 1, len, usize::MAX] {
+        let result = engine
+            .hot
+            .query(0, LOOPBACK, 1, 6881, &mut datagram, tid_at, false);
+        assert_eq!(result, f64::from(-EINVAL), "tid_at {tid_at}");
+    }
+    assert_eq!(engine.hot.shared.engine().stats().queries_in_flight, 0);
+}
+
+#[test]
+fn a_query_with_every_tid_in_flight_sends_nothing() {
+    let (engine, _) = bound_v4();
+    let peer = peer();
+    let port = u32::from(peer.local_addr().expect("bound").port());
+    let mut last = 0;
+    for gen in 0..65535 {
+        let (_, tid) = split(engine.hot.register(last, LOOPBACK, gen, port));
+        last = u32::from(tid);
+    }
+    let (mut datagram, tid_at) = unsent_ping();
+    let result = engine
+        .hot
+        .query(last, LOOPBACK, 1, port, &mut datagram, tid_at, false);
+    assert_eq!(result, f64::from(QUERY_NO_TID));
+    assert!(nothing_more(&peer));
+}
+
+#[test]
+fn a_query_to_the_wrong_family_stays_registered_to_time_out() {
+    // As on the two-call path: registered, then the send fails, and nobody hears of it.
+    let (engine, _) = bound_v4();
+    let (mut datagram, tid_at) = unsent_ping();
+    let (slot, tid) = split(
+        engine
+            .hot
+            .query(0, b"::1", 1, 6881, &mut datagram, tid_at, false),
+    );
+    assert_eq!(engine.hot.lookup(u32::from(tid)), slot as i32);
+    assert_eq!(pending_sends(&engine.hot), 0);
+    assert_eq!(engine.hot.shared.engine().stats().datagrams_out, 0);
 }
