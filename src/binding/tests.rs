@@ -857,7 +857,7 @@ fn buffer_sizes_are_set_on_the_bound_socket() {
 
 /// A ping encoded with two zero bytes where its tid goes, as JS's encodeQuery leaves it.
 fn unsent_ping() -> (Vec<u8>, usize) {
-    let datagram = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:\0\01:y1:qe".to_vec();
+    let datagram = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:\x00\x001:y1:qe".to_vec();
     let tid_at = datagram.len() - 9;
     (datagram, tid_at)
 }
