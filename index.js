@@ -152,14 +152,24 @@ RPC.prototype.error = function (peer, req, error, cb) {
 const rpcSend = RPC.prototype.send = function (peer, message, cb) {
   const state = this[kState]
   const length = state.encoder.encode(message)
+  const port = peer.port
+  const address = peer.address || peer.host
+  const callback = cb || NativeSocket.ignoreResult
+  const socket = this.socket
   // Our socket copies the bytes before send() returns, so the encoder's buffer can be reused;
   // a user socket, or a send() wrapped by third-party code, may hold on to them (dgram queues
   // sends while binding).
-  const buf = state && state.native && this.socket instanceof NativeSocket &&
-    this.socket.send === NativeSocket.prototype.send
-    ? state.encoder.buf
-    : Buffer.from(state.encoder.buf.subarray(0, length))
-  this.socket.send(buf, 0, length, peer.port, peer.address || peer.host, cb || NativeSocket.ignoreResult)
+  if (state.native && socket instanceof NativeSocket && socket.send === NativeSocket.prototype.send) {
+    // Arguments send() would take as they are skip its argument handling.
+    if (socket === state.socket && typeof address === 'string' && typeof port === 'number' && port > 0 &&
+        port < 65536 && (port | 0) === port && typeof callback === 'function' && NativeSocket.acceptsDirectSends(socket)) {
+      NativeSocket.sendEncoded(socket, state.encoder.buf, length, port, address, callback)
+    } else {
+      socket.send(state.encoder.buf, 0, length, port, address, callback)
+    }
+    return
+  }
+  socket.send(Buffer.from(state.encoder.buf.subarray(0, length)), 0, length, port, address, callback)
 }
 
 // bind([port], [address], [callback])
@@ -228,7 +238,7 @@ RPC.prototype.query = function (peer, query, cb) {
   let length = -1
   if (!wait && this.socket === state.socket && this.send === rpcSend && typeof host === 'string' &&
       (peer.address || peer.host) === host && typeof port === 'number' && port > 0 && port < 65536 &&
-      (port | 0) === port && NativeSocket.acceptsQueries(this.socket)) {
+      (port | 0) === port && NativeSocket.acceptsDirectSends(this.socket)) {
     // One engine call registers the query and sends it (docs/ARCHITECTURE.md, "Sending a
     // query"): what `this.send(peer, message)` would send, since neither send() is replaced.
     try {

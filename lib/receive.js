@@ -11,6 +11,7 @@ const native = require('./native')
 const { buildValue, recordTypeString } = require('./tape')
 const { joinText } = require('./remote-text')
 const inflightQueue = require('./inflight-queue')
+const { beginTurn } = require('./native-socket')
 
 const EUNEXPECTEDNODE = new Error('Unexpected node id')
 EUNEXPECTEDNODE.code = 'EUNEXPECTEDNODE'
@@ -164,6 +165,7 @@ function dispatch (self, state, bytes, tape, pos, end, givenRinfo) {
         : runtimeRinfo(lastAddress, (tape[pos + H_ADDRESS_LEN] & IPV6_FLAG) ? 'IPv6' : 'IPv4', tape[pos + H_PORT], tape[pos + H_SIZE])
     }
 
+    if (state.socket !== null) beginTurn(state.socket)
     try {
       deliver(self, state, kind, slot, gen, tid, bytes, tape, valueStart, next, rinfo)
     } catch (err) {
