@@ -22,3 +22,16 @@ engine.register(0, Buffer.from('127.0.0.1'), 1, 6881)
 native.hotFunctions().lookup(1, 1)
 // @ts-expect-error: there is no such hot function
 engine.query(Buffer.alloc(4))
+
+// The query path's one call, and its result codes.
+const queried: number = engine.query(0, '127.0.0.1', 2, 6881, Buffer.alloc(64), 40, 31, false)
+if (queried === native.tapeFormat().queryNoTid || queried >= native.tapeFormat().queryEnqueued) engine.release(0)
+// @ts-expect-error the last argument says whether to enqueue
+engine.query(0, '127.0.0.1', 2, 6881, Buffer.alloc(64), 40, 31)
+
+// The public stats typing (index.d.ts, documented field by field) has exactly the engine's fields.
+import RPC = require('../../index')
+type SameKeys<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false
+const statsMatch: SameKeys<RPC.Stats, native.EngineStats> = true
+const publicStats: RPC.Stats = stats
+export { queried, statsMatch, publicStats }
