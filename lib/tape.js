@@ -104,6 +104,18 @@ function buildValue (bytes, tape, pos, end, keys) {
         v = []
         open = true
         pos++
+        // A list of byte strings (get_peers' `values`, 50 of them in a full reply) is filled
+        // here, without a turn of the token loop per element.
+        if (pos < end && (tape[pos] & OP_MASK) === T_BYTES) {
+          if (arrayBuffer === null) {
+            arrayBuffer = bytes.buffer
+            base = bytes.byteOffset
+          }
+          do {
+            v.push(Buffer.from(arrayBuffer, base + tape[pos + 1], tape[pos + 2]))
+            pos += 3
+          } while (pos < end && (tape[pos] & OP_MASK) === T_BYTES)
+        }
         break
       case T_END:
         if (cur === null || key !== null) throw corrupt(pos, 'unexpected end')
