@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::core::bencode::{tokenize, DecodeError, MAX_DEPTH};
-use crate::core::classify::{classify, y_value_range, Class};
+use crate::core::classify::{classify, root_of, y_value_range, Class};
 use crate::core::engine::{Engine, Ingested, Source};
 use crate::core::inbox::{MAX_INBOX_BYTES, MAX_INBOX_WORDS};
 use crate::core::keys::{intern, INTERNED_KEYS, KEY_Y};
@@ -222,7 +222,17 @@ fn tokenize_at(input: &[u8], base: u32, prefix: &[i32]) -> Result<Vec<i32>, Deco
         hex(input)
     );
     match result {
-        Ok(()) => Ok(out.split_off(prefix.len())),
+        Ok(root) => {
+            let tokens = out.split_off(prefix.len());
+            // What the tokenizer noted on the way is what walking its output finds.
+            assert_eq!(
+                root,
+                root_of(&tokens, input, base),
+                "the root's y/t positions: input {} base {base}",
+                hex(input)
+            );
+            Ok(tokens)
+        }
         Err(e) => {
             assert_eq!(
                 out,
@@ -260,7 +270,7 @@ pub fn check_tokenize(input: &[u8]) {
     match &reference {
         Ok(tokens) => {
             validate_tokens(tokens, input, 0);
-            let _ = classify(tokens, input, 0);
+            let _ = classify(tokens, root_of(tokens, input, 0), input, 0);
         }
         Err(e) => {
             let text = e.to_string();
@@ -270,7 +280,10 @@ pub fn check_tokenize(input: &[u8]) {
             );
         }
     }
-    let class0 = reference.as_ref().ok().map(|t| classify(t, input, 0));
+    let class0 = reference
+        .as_ref()
+        .ok()
+        .map(|t| classify(t, root_of(t, input, 0), input, 0));
 
     for &base in &bases {
         let got = tokenize_at(input, base, &prefix);
@@ -293,7 +306,7 @@ pub fn check_tokenize(input: &[u8]) {
                     hex(input)
                 );
                 assert_eq!(
-                    Some(classify(b, input, base)),
+                    Some(classify(b, root_of(b, input, base), input, base)),
                     class0,
                     "classify depends on base {base}: input {}",
                     hex(input)
@@ -591,7 +604,7 @@ impl Harness {
 
         let tokens = {
             let mut v = Vec::new();
-            tokenize(datagram, 0, &mut v).map(|()| v)
+            tokenize(datagram, 0, &mut v).map(|_| v)
         };
         let mut expected = Expected {
             kind: 0,
@@ -614,7 +627,9 @@ impl Harness {
                     expected.kind = K_DECODE_ERROR;
                     false
                 }
-                Ok(t) => match classify(t, datagram, 0) {
+                // The model finds the root's `y` and `t` by walking the tokens, so a wrong note
+                // of the tokenizer shows as a difference from the engine.
+                Ok(t) => match classify(t, root_of(t, datagram, 0), datagram, 0) {
                     Class::Query => {
                         expected.kind = K_QUERY;
                         false
@@ -623,7 +638,7 @@ impl Harness {
                         expected.kind = K_UNKNOWN_TYPE;
                         // The slot and gen words carry the root dict's `y` value range; the word
                         // before it must be the `y` key.
-                        if let Some((start, end)) = y_value_range(t, datagram, 0) {
+                        if let Some((start, end)) = y_value_range(t, root_of(t, datagram, 0)) {
                             assert!(start >= 2 && start < end && end <= t.len(), "{}", ctx());
                             assert_eq!(t[start - 1], T_KEY | (KEY_Y << 4) as i32, "{}", ctx());
                             (expected.slot, expected.gen) = (start as i32, end as i32);

@@ -6,6 +6,7 @@
 //! routing on the tape tokens directly, without building values: only `'q'`, `'r'` and `'e'` are
 //! distinguished; every other type goes to JS as "unknown" and JS renders its text.
 
+use super::bencode::Root;
 use super::keys::{intern, KEY_T, KEY_Y};
 use super::tape::{
     key_id, opcode, T_BYTES, T_DICT, T_END, T_FLOAT, T_INT, T_KEY, T_LIST, T_RAWKEY,
@@ -34,21 +35,21 @@ pub enum Class {
 }
 
 /// Classifies the value tokens of one datagram, as written by
-/// [`tokenize`](crate::core::bencode::tokenize)`(input, base, ..)`. `tokens` must start at the
-/// datagram's first value token (empty for an empty datagram). Malformed token streams classify
-/// as [`Class::Other`]; never panics.
-pub fn classify(tokens: &[i32], input: &[u8], base: u32) -> Class {
-    let Some((y, t)) = top_level_y_t(tokens, input, base) else {
+/// [`tokenize`](crate::core::bencode::tokenize)`(input, base, ..)`, with the [`Root`] it returned.
+/// `tokens` must start at the datagram's first value token (empty for an empty datagram).
+/// Malformed token streams classify as [`Class::Other`]; never panics.
+pub fn classify(tokens: &[i32], root: Root, input: &[u8], base: u32) -> Class {
+    if !root.is_dict {
         return Class::Other;
-    };
-    let error = match y.and_then(|j| type_letter(tokens, j, input, base)) {
+    }
+    let error = match root.y.and_then(|j| type_letter(tokens, j, input, base)) {
         Some(b'q') => return Class::Query,
         Some(b'r') => false,
         Some(b'e') => true,
         _ => return Class::Other,
     };
     // `Buffer.isBuffer(message.t)` first, then `readUInt16BE(0)`, which throws below 2 bytes.
-    let Some(t) = t.and_then(|j| bytes_at(tokens, j, input, base)) else {
+    let Some(t) = root.t.and_then(|j| bytes_at(tokens, j, input, base)) else {
         return Class::BadTid;
     };
     match *t {
@@ -60,12 +61,29 @@ pub fn classify(tokens: &[i32], input: &[u8], base: u32) -> Class {
     }
 }
 
-/// The token range `[start, end)` of the top-level `y` value, for the text of an unknown-type
+/// The token range `[start, end)` of the root dict's `y` value, for the text of an unknown-type
 /// warning: JS builds only that value instead of walking the datagram again. `None` when the
 /// value is not a dict, has no `y`, or the tokens are malformed.
-pub fn y_value_range(tokens: &[i32], input: &[u8], base: u32) -> Option<(usize, usize)> {
-    let start = top_level_y_t(tokens, input, base)?.0?;
+pub fn y_value_range(tokens: &[i32], root: Root) -> Option<(usize, usize)> {
+    let start = root.y.filter(|_| root.is_dict)?;
     Some((start, skip(tokens, start)?))
+}
+
+/// The [`Root`] of a token stream found by walking it, which the tokenizer notes as it goes
+/// instead: the definition its note is checked against (tests and the fuzz targets). The
+/// default `Root` when the tokens are malformed.
+pub fn root_of(tokens: &[i32], input: &[u8], base: u32) -> Root {
+    match top_level_y_t(tokens, input, base) {
+        Some((y, t)) => Root {
+            is_dict: true,
+            y,
+            t,
+        },
+        None => Root {
+            is_dict: tokens.first() == Some(&T_DICT),
+            ..Root::default()
+        },
+    }
 }
 
 /// Token indices of the values of the top-level `y` and `t` keys; `None` when the value is not a
@@ -172,12 +190,21 @@ mod tests {
     use super::*;
     use crate::core::bencode::tokenize;
 
+    /// The class with the tokenizer's note of the root, which must be what walking the tokens
+    /// finds.
     fn class_of(input: &[u8]) -> Class {
         let mut out = vec![];
-        if let Err(e) = tokenize(input, 77, &mut out) {
-            panic!("{e}: {}", String::from_utf8_lossy(input));
-        }
-        classify(&out, input, 77)
+        let root = match tokenize(input, 77, &mut out) {
+            Ok(root) => root,
+            Err(e) => panic!("{e}: {}", String::from_utf8_lossy(input)),
+        };
+        assert_eq!(
+            root,
+            root_of(&out, input, 77),
+            "{}",
+            String::from_utf8_lossy(input)
+        );
+        classify(&out, root, input, 77)
     }
 
     fn reply(tid: u16) -> Class {
@@ -294,8 +321,16 @@ mod tests {
             ],
         ];
         for tokens in cases {
-            let _ = classify(tokens, b"r", 0);
-            let _ = classify(tokens, b"", 0);
+            let _ = classify(tokens, root_of(tokens, b"r", 0), b"r", 0);
+            let _ = classify(tokens, root_of(tokens, b"", 0), b"", 0);
+            // A note that does not fit the tokens must not make classify panic either.
+            let wild = Root {
+                is_dict: true,
+                y: Some(tokens.len()),
+                t: Some(usize::MAX),
+            };
+            let _ = classify(tokens, wild, b"r", 0);
+            let _ = y_value_range(tokens, wild);
         }
         // Raw keys spelled `y`/`t` count too (the tokenizer never produces them).
         let input = b"yrab";
@@ -313,9 +348,15 @@ mod tests {
             2,
             T_END,
         ];
-        assert_eq!(classify(&tokens, input, 0), reply(0x6162));
+        assert_eq!(
+            classify(&tokens, root_of(&tokens, input, 0), input, 0),
+            reply(0x6162)
+        );
         let tokens = [T_DICT, T_RAWKEY, 1, 1, T_BYTES, 1, 1, T_END];
-        assert_eq!(classify(&tokens, input, 0), Class::Other);
+        assert_eq!(
+            classify(&tokens, root_of(&tokens, input, 0), input, 0),
+            Class::Other
+        );
     }
 
     #[test]
@@ -330,8 +371,8 @@ mod tests {
         ];
         for (input, expected) in cases {
             let mut tokens = Vec::new();
-            crate::core::bencode::tokenize(input, 0, &mut tokens).unwrap();
-            let range = y_value_range(&tokens, input, 0);
+            let root = crate::core::bencode::tokenize(input, 0, &mut tokens).unwrap();
+            let range = y_value_range(&tokens, root);
             let Some(expected) = expected else {
                 assert_eq!(range, None, "{}", String::from_utf8_lossy(input));
                 continue;

@@ -254,9 +254,9 @@ impl Engine {
                     self.push_error_text(&error);
                     (K_DECODE_ERROR, -1, 0, -1)
                 }
-                Ok(()) => {
+                Ok(root) => {
                     let tokens = &self.inbox.tape[value_start..];
-                    match classify(tokens, datagram, base as u32) {
+                    match classify(tokens, root, datagram, base as u32) {
                         Class::Query if self.read_only => {
                             self.stats.dropped_read_only += 1;
                             self.inbox.abandon(record);
@@ -265,7 +265,7 @@ impl Engine {
                         Class::Query => (K_QUERY, -1, 0, -1),
                         // The slot and gen words carry the `y` value's token range,
                         // relative to the value (docs/ARCHITECTURE.md, "Tape format").
-                        Class::Other => match y_value_range(tokens, datagram, base as u32) {
+                        Class::Other => match y_value_range(tokens, root) {
                             Some((start, end)) => (K_UNKNOWN_TYPE, start as i32, end as i32, -1),
                             None => (K_UNKNOWN_TYPE, -1, -1, -1),
                         },
