@@ -38,9 +38,9 @@ const INSERTION_SORT_MAX = 24
 const KEY_A = Buffer.from('1:a')
 const KEY_Q = Buffer.from('1:q')
 const READ_ONLY = Buffer.from('2:roi1e')
-const KEY_T = Buffer.from('1:t2:')
-const NO_TID = Buffer.from([0, 0])
-const QUERY_TAIL = Buffer.from('1:y1:qe')
+// `t` with two zero bytes for the tid, then `y` and the end, written in one piece.
+const TID_AND_TAIL = Buffer.concat([Buffer.from('1:t2:'), Buffer.from([0, 0]), Buffer.from('1:y1:qe')])
+const TID_OFFSET = '1:t2:'.length
 
 // bencode keeps its once-per-process flag on its module's encode function; this is the same
 // scope: one flag per instance of this module, shared by all Encoders.
@@ -168,10 +168,8 @@ class Encoder {
         this._value(q)
       }
       if (readOnly) this._raw(READ_ONLY)
-      this._raw(KEY_T)
-      this.tidAt = this.pos
-      this._raw(NO_TID)
-      this._raw(QUERY_TAIL)
+      this.tidAt = this.pos + TID_OFFSET
+      this._raw(TID_AND_TAIL)
     } finally {
       this.busy = false
       this.buf = this.slab
@@ -204,20 +202,18 @@ class Encoder {
   }
 
   _value (v) {
-    switch (typeof v) {
-      case 'string':
-        this._string(v)
-        return
-      case 'number':
-        // int32 (and -0, which bencode writes as 0 without a warning) skip the hi/lo split.
-        if ((v | 0) === v) this._int(v | 0)
-        else this._number(v)
-        return
-      case 'object':
-        if (v !== null) this._object(v)
-        return
-      case 'boolean':
-        this._number(v)
+    // `typeof v === '...'` tests, not a switch over `typeof v`: the optimizing compiler turns
+    // each into a type check, where the switch made it call its typeof builtin per value.
+    if (typeof v === 'object') {
+      if (v !== null) this._object(v)
+    } else if (typeof v === 'string') {
+      this._string(v)
+    } else if (typeof v === 'number') {
+      // int32 (and -0, which bencode writes as 0 without a warning) skip the hi/lo split.
+      if ((v | 0) === v) this._int(v | 0)
+      else this._number(v)
+    } else if (typeof v === 'boolean') {
+      this._number(v)
     }
     // undefined, bigint, symbol, function: bencode@2 writes nothing.
   }
