@@ -221,6 +221,22 @@ test('duplicate keys: last value wins, first position kept', () => {
   assertSame(value, bencode.decode(datagram), batch)
 })
 
+test('every interned key, in every order a dict can have it, gives bencode@2\'s value', () => {
+  // lib/tape.js stores the commonest keys through store sites of their own: each must store
+  // under its own name, first position kept and last value winning, whatever came before it.
+  const keys = KEYS.slice(1)
+  for (let shift = 0; shift < keys.length; shift++) {
+    const order = keys.slice(shift).concat(keys.slice(0, shift))
+    const entries = order.map((k, i) => `${k.length}:${k}i${i}e`).join('')
+    const again = order.slice(0, 5).map((k) => `${k.length}:${k}1:x`).join('')
+    for (const text of [`d${entries}e`, `d${entries}${again}e`, `d1:rd${entries}e1:y1:re`]) {
+      const datagram = Buffer.from(text)
+      const { value, batch } = build(datagram)
+      assertSame(value, bencode.decode(datagram), batch)
+    }
+  }
+})
+
 test('integer-like keys are ordered by JS, like bencode@2', () => {
   for (const text of ['d1:bi1e1:ai2e2:10i3e1:2i4ee', 'd2:01i1e1:1i2e10:4294967295i3e10:4294967294i4e2:-1i5e1:0i6ee']) {
     const datagram = Buffer.from(text)

@@ -144,7 +144,7 @@ function buildValue (bytes, tape, pos, end, keys) {
         Object.defineProperty(cur, key, { value: v, writable: true, enumerable: true, configurable: true })
         protoKey = false
       } else {
-        cur[key] = v
+        storeEntry(cur, key, v)
       }
       key = null
     } else {
@@ -160,6 +160,62 @@ function buildValue (bytes, tape, pos, end, keys) {
   }
   // Words ran out inside a container: the tape writer never does this.
   throw corrupt(pos, 'unterminated container')
+}
+
+// `obj[key] = v` for a dict entry. One such store for every key of every message made V8 treat
+// it as megamorphic (a stub cache probe per store, and the shape transition looked up there);
+// the keys KRPC messages carry most get a store site of their own, which sees only the few
+// shapes that key is added to.
+function storeEntry (obj, key, v) {
+  switch (key) {
+    case 't':
+      obj.t = v
+      return
+    case 'y':
+      obj.y = v
+      return
+    case 'q':
+      obj.q = v
+      return
+    case 'a':
+      obj.a = v
+      return
+    case 'r':
+      obj.r = v
+      return
+    case 'e':
+      obj.e = v
+      return
+    case 'id':
+      obj.id = v
+      return
+    case 'target':
+      obj.target = v
+      return
+    case 'info_hash':
+      obj.info_hash = v
+      return
+    case 'nodes':
+      obj.nodes = v
+      return
+    case 'values':
+      obj.values = v
+      return
+    case 'token':
+      obj.token = v
+      return
+    case 'v':
+      obj.v = v
+      return
+    case 'ip':
+      obj.ip = v
+      return
+    case 'port':
+      obj.port = v
+      return
+    default:
+      obj[key] = v
+  }
 }
 
 /**
