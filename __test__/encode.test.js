@@ -171,7 +171,9 @@ test('getters and valueOf run in the same order and number of times', () => {
     const log = []
     const o = {}
     let flip = 0
-    for (const k of ['b', 'a', 'c', '10', 'flip']) {
+    // `t`, `id`, `values` and `flip`'s neighbours: keys the encoder reads through load sites of
+    // their own, and keys it reads through `obj[key]`.
+    for (const k of ['b', 'a', 'c', '10', 'flip', 't', 'id', 'values']) {
       Object.defineProperty(o, k, {
         enumerable: true,
         get () {

@@ -98,6 +98,49 @@ function sortKeys (keys) {
   }
 }
 
+// `obj[key]`, with a load site of its own for the keys KRPC messages carry most (one `obj[key]`
+// for every key of every message is a megamorphic load: a stub cache probe each).
+function entry (obj, key) {
+  switch (key) {
+    case 't':
+      return obj.t
+    case 'y':
+      return obj.y
+    case 'q':
+      return obj.q
+    case 'a':
+      return obj.a
+    case 'r':
+      return obj.r
+    case 'e':
+      return obj.e
+    case 'id':
+      return obj.id
+    case 'target':
+      return obj.target
+    case 'info_hash':
+      return obj.info_hash
+    case 'nodes':
+      return obj.nodes
+    case 'values':
+      return obj.values
+    case 'token':
+      return obj.token
+    case 'v':
+      return obj.v
+    case 'ip':
+      return obj.ip
+    case 'port':
+      return obj.port
+    case 'implied_port':
+      return obj.implied_port
+    case 'want':
+      return obj.want
+    default:
+      return obj[key]
+  }
+}
+
 class Encoder {
   /**
    * A bencode@2.0.3-exact encoder writing into one reusable, growable Buffer.
@@ -334,9 +377,9 @@ class Encoder {
     if (n > 1) sortKeys(keys)
     for (let i = 0; i < n; i++) {
       const k = keys[i]
-      if (obj[k] == null) continue
+      if (entry(obj, k) == null) continue
       this._string(k)
-      this._value(obj[k])
+      this._value(entry(obj, k))
     }
     this._byte(CH_E)
   }
