@@ -16,7 +16,9 @@ const { beginTurn } = require('./native-socket')
 const EUNEXPECTEDNODE = new Error('Unexpected node id')
 EUNEXPECTEDNODE.code = 'EUNEXPECTEDNODE'
 
-const KEYS = [undefined].concat(native.internedKeys())
+// As property names (internalized strings): a key then compares with a string literal by identity
+// (lib/tape.js switches on the commonest ones), and is not internalized again on each store.
+const KEYS = [undefined].concat(native.internedKeys().map((key) => Object.keys({ [key]: 0 })[0]))
 
 // Record kinds of the tape (docs/ARCHITECTURE.md), as the engine numbers them.
 const {
