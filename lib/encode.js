@@ -33,14 +33,11 @@ const COPY_LOOP_MAX = 32
 // Insertion sort wins for the few keys of a KRPC dict; beyond that, use the engine's sort.
 const INSERTION_SORT_MAX = 24
 
-// The fixed parts of a query (encodeQuery): its keys as bencode writes them, `ro`'s value, the
-// tid's two bytes before the engine fills them in, and the end: `y` is always `q`.
-const KEY_A = Buffer.from('1:a')
-const KEY_Q = Buffer.from('1:q')
+// The fixed parts of a query (encodeQuery): the letters of its keys `a` and `q`, and `ro: 1` as
+// bencode writes it (`_queryTail` writes `t`, with room for the tid, and `y`, always `q`).
+const CH_A = 0x61
+const CH_Q = 0x71
 const READ_ONLY = Buffer.from('2:roi1e')
-// `t` with two zero bytes for the tid, then `y` and the end, written in one piece.
-const TID_AND_TAIL = Buffer.concat([Buffer.from('1:t2:'), Buffer.from([0, 0]), Buffer.from('1:y1:qe')])
-const TID_OFFSET = '1:t2:'.length
 
 // bencode keeps its once-per-process flag on its module's encode function; this is the same
 // scope: one flag per instance of this module, shared by all Encoders.
@@ -203,21 +200,55 @@ class Encoder {
     try {
       this._byte(CH_D)
       if (a != null) {
-        this._raw(KEY_A)
+        this._oneLetterKey(CH_A)
         this._value(a)
       }
       if (q != null) {
-        this._raw(KEY_Q)
+        this._oneLetterKey(CH_Q)
         this._value(q)
       }
       if (readOnly) this._raw(READ_ONLY)
-      this.tidAt = this.pos + TID_OFFSET
-      this._raw(TID_AND_TAIL)
+      this._queryTail()
     } finally {
       this.busy = false
       this.buf = this.slab
     }
     return this.pos
+  }
+
+  // The query's constant bytes are stored one by one: a loop copying them from a Buffer cost
+  // several times as much (two typed-array accesses per byte).
+  _oneLetterKey (letter) {
+    if (this.pos + 3 > this.slab.length) this._grow(3)
+    const b = this.slab
+    const p = this.pos
+    b[p] = CH_0 + 1
+    b[p + 1] = CH_COLON
+    b[p + 2] = letter
+    this.pos = p + 3
+  }
+
+  // `1:t2:` and two zero bytes where the engine writes the tid, then `1:y1:q` and the dict's end.
+  _queryTail () {
+    if (this.pos + 14 > this.slab.length) this._grow(14)
+    const b = this.slab
+    const p = this.pos
+    b[p] = CH_0 + 1
+    b[p + 1] = CH_COLON
+    b[p + 2] = 0x74 // t
+    b[p + 3] = CH_0 + 2
+    b[p + 4] = CH_COLON
+    b[p + 5] = 0
+    b[p + 6] = 0
+    b[p + 7] = CH_0 + 1
+    b[p + 8] = CH_COLON
+    b[p + 9] = 0x79 // y
+    b[p + 10] = CH_0 + 1
+    b[p + 11] = CH_COLON
+    b[p + 12] = CH_Q
+    b[p + 13] = CH_E
+    this.tidAt = p + 5
+    this.pos = p + 14
   }
 
   _raw (bytes) {
