@@ -197,6 +197,14 @@ fn run(input: &[u8], base: u32, out: &mut Vec<i32>, mark: usize) -> Result<Root,
             _ => {
                 let (start, len) = string(input, &mut pos)?;
                 push_bytes(out, base.wrapping_add(start as u32), len as u32);
+                // More byte strings of the same list (get_peers' 50 values) are read here, without
+                // a turn of the loops below each: inside a list, a digit can only start another.
+                if depth > 0 && !kinds.is_dict(depth - 1) {
+                    while input.get(pos).is_some_and(u8::is_ascii_digit) {
+                        let (start, len) = string(input, &mut pos)?;
+                        push_bytes(out, base.wrapping_add(start as u32), len as u32);
+                    }
+                }
             }
         }
 
@@ -543,6 +551,14 @@ pub(crate) mod tests {
             ("d1:ad1:bl1:ceee", "{a:{\"b\":[<c>]}}"),
             ("lleledee", "[[],[],{}]"),
             ("d1:xlee", "{\"x\":[]}"),
+            // Runs of byte strings in a list (read in a loop of their own), and what ends one.
+            ("l1:a2:bc0:3:defe", "[<a>,<bc>,<>,<def>]"),
+            ("l1:a2:bci1e1:dl1:eee", "[<a>,<bc>,1,<d>,[<e>]]"),
+            ("l1:ad1:x1:yee", "[<a>,{\"x\":<y>}]"),
+            ("l1:a:e", "[<a>,<>]"),
+            ("l1:a+1:be", "[<a>,<b>]"),
+            ("ll1:a1:be1:ce", "[[<a>,<b>],<c>]"),
+            ("d1:al1:a1:be1:b1:ce", "{a:[<a>,<b>],\"b\":<c>}"),
         ];
         for (input, want) in ok {
             assert_eq!(dec(input.as_bytes()), Ok(want.to_string()), "{input}");
@@ -557,6 +573,9 @@ pub(crate) mod tests {
             ("i1-e", "not a number: buffer[2] = 45"),
             ("ixe", "not a number: buffer[1] = 120"),
             ("li1ei 1ee", "not a number: buffer[5] = 32"),
+            ("l1:a1:b1x:e", "not a number: buffer[8] = 120"),
+            ("l1:a1:b5:cd", COLON),
+            ("l1:a:b1:ce", "not a number: buffer[5] = 98"),
             ("4spam", COLON),
             ("a:spam", "not a number: buffer[0] = 97"),
             (" 4:spam", "not a number: buffer[0] = 32"),
