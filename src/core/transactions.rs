@@ -30,12 +30,56 @@ pub struct Pending {
     /// `peer.host` as given to `query()`. Replies are matched by comparing it, as text, with the
     /// source address text (the reference compares `req.peer.host !== rinfo.address`), which keeps
     /// non-IP hosts of custom sockets (WebRTC ids and the like) working too.
-    pub host: Box<[u8]>,
+    pub host: HostText,
     /// `peer.port`, compared with the reply's source port when port matching is on; 0 = any.
     pub port: u16,
     /// The time, on the caller's clock (ticks of the JS timer for the binding), from which the
     /// query has timed out.
     pub deadline: u64,
+}
+
+/// The text of a query's `peer.host`: inline up to [`HostText::INLINE`] bytes (every IP literal
+/// without a zone index), on the heap beyond (the hosts of custom sockets can be any string). A
+/// query made and answered then costs no allocation for it.
+#[derive(Debug, Clone)]
+pub struct HostText(HostRepr);
+
+#[derive(Debug, Clone)]
+enum HostRepr {
+    /// `len` bytes at the start of `bytes`.
+    Inline {
+        len: u8,
+        bytes: [u8; HostText::INLINE],
+    },
+    Heap(Box<[u8]>),
+}
+
+impl HostText {
+    /// Longest text kept inline: `INET6_ADDRSTRLEN`, an IPv6 literal's longest text and its NUL.
+    pub const INLINE: usize = 46;
+
+    /// A copy of `text`.
+    pub fn new(text: &[u8]) -> Self {
+        match (u8::try_from(text.len()), text.len() <= Self::INLINE) {
+            (Ok(len), true) => {
+                let mut bytes = [0; Self::INLINE];
+                bytes[..text.len()].copy_from_slice(text);
+                HostText(HostRepr::Inline { len, bytes })
+            }
+            _ => HostText(HostRepr::Heap(text.into())),
+        }
+    }
+}
+
+impl std::ops::Deref for HostText {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            HostRepr::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            HostRepr::Heap(text) => text,
+        }
+    }
 }
 
 /// Why a query could not be registered.
@@ -116,7 +160,7 @@ impl Transactions {
         self.slots[slot as usize] = Some(Pending {
             tid,
             gen,
-            host: host.into(),
+            host: HostText::new(host),
             port,
             deadline,
         });
@@ -234,6 +278,22 @@ mod tests {
 
     fn reg(t: &mut Transactions, last: u16, gen: u32, deadline: u64) -> (u32, u16) {
         t.register(last, b"127.0.0.1", gen, deadline).unwrap()
+    }
+
+    #[test]
+    fn host_texts_short_and_long_keep_their_bytes() {
+        for len in [
+            0,
+            1,
+            9,
+            HostText::INLINE - 1,
+            HostText::INLINE,
+            HostText::INLINE + 1,
+            300,
+        ] {
+            let text: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert_eq!(&*HostText::new(&text), &text[..], "length {len}");
+        }
     }
 
     #[test]
