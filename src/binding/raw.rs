@@ -5,7 +5,6 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{c_void, CStr};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::rc::Rc;
@@ -13,6 +12,7 @@ use std::rc::Rc;
 use napi::sys;
 
 use super::inner::EngineInner;
+use crate::core::multiply_hash::MultiplyHash;
 
 /// Longest address text read without allocating. An IPv6 literal with a zone index is at most
 /// 45 + 1 + 15 bytes; anything longer is still read, on the heap.
@@ -22,37 +22,8 @@ thread_local! {
     /// The `EngineInner` of every live handle on this thread, with the number of handles to each (one
     /// engine can make several). Any N-API external can reach the functions
     /// (`generated/binding.js` is public), so a pointer is used only if it is one of these.
-    static LIVE_HANDLES: RefCell<HashMap<usize, usize, BuildHasherDefault<AddressHasher>>> =
-        RefCell::new(HashMap::default());
-}
-
-/// Hashes the addresses of `LIVE_HANDLES`, looked up on every call: std's SipHash cost more than
-/// the rest of the check. The keys are addresses this module allocated (anything else is only
-/// looked up), so there is nothing for a caller to flood.
-#[derive(Default)]
-struct AddressHasher(u64);
-
-impl Hasher for AddressHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(self.0 << 8 | u64::from(b));
-        }
-    }
-
-    fn write_usize(&mut self, address: usize) {
-        self.write_u64(address as u64);
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        // Allocations are aligned, so an address's low bits are zero: fold the high half of the
-        // product (which every bit of the address reaches) onto the low bits the table indexes by.
-        let product = value.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.0 = product ^ (product >> 32);
-    }
+    /// Hashed with a multiply: SipHash cost more than the rest of the check on every call.
+    static LIVE_HANDLES: RefCell<HashMap<usize, usize, MultiplyHash>> = RefCell::new(HashMap::default());
 }
 
 /// A JS handle (an N-API external) owning one reference to `hot`, released when it is collected.

@@ -6,6 +6,7 @@ pub mod classify;
 pub mod engine;
 pub mod inbox;
 pub mod keys;
+pub mod multiply_hash;
 pub mod pacer;
 pub mod rate_limit;
 pub mod stats;

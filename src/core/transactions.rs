@@ -8,7 +8,8 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+
+use super::multiply_hash::MultiplyHash;
 
 /// Number of usable tids: 1..=65535 (k-rpc-socket never hands out 0).
 const TID_SPACE: usize = 65536;
@@ -97,7 +98,7 @@ pub struct Transactions {
     free_slots: BinaryHeap<Reverse<u32>>,
     /// The slot of each tid in flight. A hash map sized by what is in flight (a flat 65536-entry
     /// array per socket made 10,000 short-lived sockets fragment the allocator by 60 MB).
-    slot_by_tid: HashMap<u16, u32, BuildHasherDefault<TidHasher>>,
+    slot_by_tid: HashMap<u16, u32, MultiplyHash>,
     /// `(deadline, slot, gen)` in registration order. All requests of one table share a lifetime,
     /// so registration order is deadline order; completed requests are skipped lazily when their
     /// entry reaches the front (their `gen` no longer matches).
@@ -247,27 +248,6 @@ impl Transactions {
         if self.in_flight == 0 {
             self.deadlines.clear();
         }
-    }
-}
-
-/// Tids are small sequential integers: one multiply spreads them over the hash space, far
-/// cheaper than SipHash, and remote input never chooses them (they are ours).
-#[derive(Default)]
-struct TidHasher(u64);
-
-impl Hasher for TidHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_u16(&mut self, tid: u16) {
-        self.0 = u64::from(tid).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 
