@@ -197,14 +197,6 @@ fn run(input: &[u8], base: u32, out: &mut Vec<i32>, mark: usize) -> Result<Root,
             _ => {
                 let (start, len) = string(input, &mut pos)?;
                 push_bytes(out, base.wrapping_add(start as u32), len as u32);
-                // More byte strings of the same list (get_peers' 50 values) are read here, without
-                // a turn of the loops below each: inside a list, a digit can only start another.
-                if depth > 0 && !kinds.is_dict(depth - 1) {
-                    while input.get(pos).is_some_and(u8::is_ascii_digit) {
-                        let (start, len) = string(input, &mut pos)?;
-                        push_bytes(out, base.wrapping_add(start as u32), len as u32);
-                    }
-                }
             }
         }
 
@@ -239,6 +231,15 @@ fn run(input: &[u8], base: u32, out: &mut Vec<i32>, mark: usize) -> Result<Root,
                     }
                     None => push_rawkey(out, base.wrapping_add(start as u32), len as u32),
                 }
+            } else if input.get(pos).is_some_and(u8::is_ascii_digit) {
+                // In a list a digit can only start a byte string: a run of them (get_peers' 50
+                // values) is read here, without a turn of the value dispatch each; then back to
+                // closing what ends after it.
+                while input.get(pos).is_some_and(u8::is_ascii_digit) {
+                    let (start, len) = string(input, &mut pos)?;
+                    push_bytes(out, base.wrapping_add(start as u32), len as u32);
+                }
+                continue;
             }
             break;
         }
