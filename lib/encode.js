@@ -96,7 +96,8 @@ function sortKeys (keys) {
 }
 
 // `obj[key]`, with a load site of its own for the keys KRPC messages carry most (one `obj[key]`
-// for every key of every message is a megamorphic load: a stub cache probe each).
+// for every key of every message is a megamorphic load: a stub cache probe each). The same keys
+// as the decoder's `storeEntry` (lib/tape.js).
 function entry (obj, key) {
   switch (key) {
     case 't':

@@ -165,7 +165,7 @@ function buildValue (bytes, tape, pos, end, keys) {
 // `obj[key] = v` for a dict entry. One such store for every key of every message made V8 treat
 // it as megamorphic (a stub cache probe per store, and the shape transition looked up there);
 // the keys KRPC messages carry most get a store site of their own, which sees only the few
-// shapes that key is added to.
+// shapes that key is added to. The same keys as the encoder's `entry` (lib/encode.js).
 function storeEntry (obj, key, v) {
   switch (key) {
     case 't':
@@ -212,6 +212,12 @@ function storeEntry (obj, key, v) {
       return
     case 'port':
       obj.port = v
+      return
+    case 'implied_port':
+      obj.implied_port = v
+      return
+    case 'want':
+      obj.want = v
       return
     default:
       obj[key] = v

@@ -102,13 +102,11 @@ pub fn tokenize(input: &[u8], base: u32, out: &mut Vec<i32>) -> Result<Root, Dec
     result
 }
 
-/// What the tokenizer noted about the root value: whether it is a dict, and the token index
-/// (counted from the datagram's first token) of the value of its `y` and `t` keys. A key that
-/// appears twice is noted where it appears last, as JS property assignment keeps the last value.
+/// What the tokenizer noted about a root dict: the token index (counted from the datagram's first
+/// token) of the value of its `y` and `t` keys. A key that appears twice is noted where it appears
+/// last, as JS property assignment keeps the last value. Both are `None` for any other root.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Root {
-    /// The first token is `T_DICT`.
-    pub is_dict: bool,
     /// Index of the root dict's `y` value.
     pub y: Option<usize>,
     /// Index of the root dict's `t` value.
@@ -170,10 +168,7 @@ fn run(input: &[u8], base: u32, out: &mut Vec<i32>, mark: usize) -> Result<Root,
     let mut pos = 0usize;
     let mut depth = 0usize;
     let mut kinds = Kinds::new();
-    let mut root = Root {
-        is_dict: input.first() == Some(&b'd'),
-        ..Root::default()
-    };
+    let mut root = Root::default();
 
     loop {
         // Read one value at `pos`: bencode@2's `next()` dispatch.

@@ -39,7 +39,7 @@ pub enum Class {
 /// `tokens` must start at the datagram's first value token (empty for an empty datagram).
 /// Malformed token streams classify as [`Class::Other`]; never panics.
 pub fn classify(tokens: &[i32], root: Root, input: &[u8], base: u32) -> Class {
-    if !root.is_dict {
+    if tokens.first() != Some(&T_DICT) {
         return Class::Other;
     }
     let error = match root.y.and_then(|j| type_letter(tokens, j, input, base)) {
@@ -65,7 +65,7 @@ pub fn classify(tokens: &[i32], root: Root, input: &[u8], base: u32) -> Class {
 /// warning: JS builds only that value instead of walking the datagram again. `None` when the
 /// value is not a dict, has no `y`, or the tokens are malformed.
 pub fn y_value_range(tokens: &[i32], root: Root) -> Option<(usize, usize)> {
-    let start = root.y.filter(|_| root.is_dict)?;
+    let start = root.y.filter(|_| tokens.first() == Some(&T_DICT))?;
     Some((start, skip(tokens, start)?))
 }
 
@@ -74,15 +74,8 @@ pub fn y_value_range(tokens: &[i32], root: Root) -> Option<(usize, usize)> {
 /// default `Root` when the tokens are malformed.
 pub fn root_of(tokens: &[i32], input: &[u8], base: u32) -> Root {
     match top_level_y_t(tokens, input, base) {
-        Some((y, t)) => Root {
-            is_dict: true,
-            y,
-            t,
-        },
-        None => Root {
-            is_dict: tokens.first() == Some(&T_DICT),
-            ..Root::default()
-        },
+        Some((y, t)) => Root { y, t },
+        None => Root::default(),
     }
 }
 
@@ -325,7 +318,6 @@ mod tests {
             let _ = classify(tokens, root_of(tokens, b"", 0), b"", 0);
             // A note that does not fit the tokens must not make classify panic either.
             let wild = Root {
-                is_dict: true,
                 y: Some(tokens.len()),
                 t: Some(usize::MAX),
             };

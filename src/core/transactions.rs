@@ -61,13 +61,15 @@ impl HostText {
 
     /// A copy of `text`.
     pub fn new(text: &[u8]) -> Self {
-        match (u8::try_from(text.len()), text.len() <= Self::INLINE) {
-            (Ok(len), true) => {
-                let mut bytes = [0; Self::INLINE];
-                bytes[..text.len()].copy_from_slice(text);
+        let mut bytes = [0; Self::INLINE];
+        match bytes.get_mut(..text.len()) {
+            Some(room) => {
+                room.copy_from_slice(text);
+                // At most INLINE (46) bytes: the length fits.
+                let len = text.len() as u8;
                 HostText(HostRepr::Inline { len, bytes })
             }
-            _ => HostText(HostRepr::Heap(text.into())),
+            None => HostText(HostRepr::Heap(text.into())),
         }
     }
 }
